@@ -1,0 +1,81 @@
+// Package config reads confhub's configuration from the environment once, at
+// start, and refuses to start with one clear line naming the bad variable.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/confhub/confhub/internal/vault"
+)
+
+// Config is everything confhub reads from its environment.
+type Config struct {
+	DatabaseURL string
+	Keyring     *vault.Keyring
+	HTTPAddr    string
+	// PublicURL is the externally visible base URL (no trailing slash), used
+	// to build OAuth callback URLs.
+	PublicURL string
+	LogLevel  slog.Level
+}
+
+// Load parses the environment. getenv is os.Getenv in production.
+func Load(getenv func(string) string) (Config, error) {
+	var c Config
+	c.DatabaseURL = strings.TrimSpace(getenv("DATABASE_URL"))
+	if c.DatabaseURL == "" {
+		return c, fmt.Errorf("DATABASE_URL is required (e.g. postgres://user:pass@localhost:5432/confhub)")
+	}
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return c, fmt.Errorf("DATABASE_URL must be a postgres:// or postgresql:// URL")
+	}
+
+	keys := strings.TrimSpace(getenv("CONFHUB_ENCRYPTION_KEYS"))
+	if keys == "" {
+		return c, fmt.Errorf("CONFHUB_ENCRYPTION_KEYS is required: comma-separated keyid:base64-of-32-bytes, the first encrypts (generate one with: echo k1:$(head -c32 /dev/urandom | base64))")
+	}
+	kr, err := vault.ParseKeys(keys)
+	if err != nil {
+		return c, fmt.Errorf("CONFHUB_ENCRYPTION_KEYS: %v", err)
+	}
+	c.Keyring = kr
+
+	c.HTTPAddr = strings.TrimSpace(getenv("CONFHUB_HTTP_ADDR"))
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = ":8080"
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil || port == "" {
+		return c, fmt.Errorf("CONFHUB_HTTP_ADDR must be host:port or :port, got %q", c.HTTPAddr)
+	}
+
+	c.PublicURL = strings.TrimRight(strings.TrimSpace(getenv("CONFHUB_PUBLIC_URL")), "/")
+	if c.PublicURL == "" {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return c, fmt.Errorf("CONFHUB_PUBLIC_URL must be an absolute http(s) URL without query or fragment, got %q", c.PublicURL)
+	}
+
+	switch lvl := strings.ToLower(strings.TrimSpace(getenv("CONFHUB_LOG_LEVEL"))); lvl {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		return c, fmt.Errorf("CONFHUB_LOG_LEVEL must be debug, info, warn or error, got %q", lvl)
+	}
+	return c, nil
+}

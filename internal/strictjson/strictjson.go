@@ -1,0 +1,92 @@
+// Package strictjson decodes request bodies strictly: unknown fields, wrong
+// types, trailing data and malformed JSON are all rejected with an
+// apperr.Invalid that names the offending field, so a typo in a request never
+// silently drops a setting.
+package strictjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/confhub/confhub/internal/apperr"
+)
+
+// Decode decodes data into v. prefix is prepended to field names in errors
+// (for nested objects decoded in a second pass, such as "settings").
+func Decode(data []byte, v any, prefix string) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		if prefix != "" {
+			return apperr.InvalidField(prefix, "is required")
+		}
+		return apperr.Invalidf("request body is required (a JSON object)")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return translate(err, prefix)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fieldErr(prefix, "", "unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func translate(err error, prefix string) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fieldErr(prefix, "", fmt.Sprintf("malformed JSON at byte %d: %s", syn.Offset, syn.Error()))
+	case errors.As(err, &typ):
+		field := typ.Field
+		msg := fmt.Sprintf("must be %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+		if field == "" && prefix == "" {
+			msg = "request body " + msg
+		}
+		return fieldErr(prefix, field, msg)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fieldErr(prefix, "", "malformed JSON: unexpected end of input")
+	}
+	// encoding/json reports unknown fields only as text.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fieldErr(prefix, strings.Trim(name, `"`), "unknown field")
+	}
+	return fieldErr(prefix, "", "malformed JSON: "+err.Error())
+}
+
+func fieldErr(prefix, field, msg string) error {
+	switch {
+	case prefix != "" && field != "":
+		field = prefix + "." + field
+	case prefix != "":
+		field = prefix
+	}
+	if field == "" {
+		return apperr.Invalidf("%s", msg)
+	}
+	return apperr.InvalidField(field, "%s", msg)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "an integer"
+	case "float32", "float64":
+		return "a number"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	}
+	return "a different type"
+}
