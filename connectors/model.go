@@ -1,0 +1,78 @@
+// Package connectors owns an application's provider connectors: the Zoom
+// app's OAuth credentials (client secret and webhook secret token encrypted
+// by the vault) and the platform's virtual-calendar connector.
+package connectors
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/confhub/confhub/internal/vault"
+)
+
+// Provider names a connector type.
+type Provider string
+
+const (
+	Zoom            Provider = "zoom"
+	VirtualCalendar Provider = "virtual-calendar"
+)
+
+// Providers lists the supported providers, in the order errors name them.
+var Providers = []Provider{Zoom, VirtualCalendar}
+
+// Connector is a stored connector. Secrets are never held here: only whether
+// they are set.
+type Connector struct {
+	ID             uuid.UUID
+	Provider       Provider
+	Name           string
+	ClientID       string
+	HasSecret      bool
+	HasSecretToken bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// CreateInput is the body of POST /v3/connectors.
+type CreateInput struct {
+	Provider string          `json:"provider"`
+	Name     *string         `json:"name"`
+	Settings json.RawMessage `json:"settings"`
+	Scope    []string        `json:"scope"`
+}
+
+// UpdateInput is the body of PATCH and PUT /v3/connectors/{provider}. Omitted
+// fields are kept; settings, when present, replace the stored settings whole.
+type UpdateInput struct {
+	Provider *string         `json:"provider"`
+	Name     *string         `json:"name"`
+	Settings json.RawMessage `json:"settings"`
+	Scope    []string        `json:"scope"`
+}
+
+// ZoomSettings are a Zoom connector's settings as sent by the client.
+type ZoomSettings struct {
+	ClientID     *string `json:"client_id"`
+	ClientSecret *string `json:"client_secret"`
+	// SecretToken is the Zoom app's webhook secret token, used to verify
+	// Zoom's deauthorization notices.
+	SecretToken *string `json:"secret_token"`
+}
+
+// ZoomCredentials are the decrypted credentials other features use to talk
+// to Zoom on the application's behalf.
+type ZoomCredentials struct {
+	ConnectorID  uuid.UUID
+	ClientID     string
+	ClientSecret string
+	SecretToken  string // empty when not configured
+}
+
+// EncryptedColumns lists this package's vault-encrypted columns, for key rotation.
+var EncryptedColumns = []vault.Column{
+	{Table: "connectors", Column: "client_secret_enc"},
+	{Table: "connectors", Column: "secret_token_enc"},
+}
