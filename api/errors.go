@@ -1,0 +1,92 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/confhub/confhub/internal/apperr"
+)
+
+// Error types of the Nylas v3 error envelope.
+const (
+	typeInvalidRequest = "invalid_request_error"
+	typeUnauthorized   = "unauthorized"
+	typeForbidden      = "forbidden"
+	typeNotFound       = "not_found_error"
+	typeConflict       = "conflict"
+	typeRateLimit      = "rate_limit_error"
+	typeProvider       = "provider_error"
+	typeInternal       = "internal_error"
+)
+
+type errorBody struct {
+	RequestID string      `json:"request_id"`
+	Error     errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Type          string `json:"type"`
+	Message       string `json:"message"`
+	ProviderError any    `json:"provider_error,omitempty"`
+}
+
+var kindStatus = map[apperr.Kind]struct {
+	status int
+	typ    string
+}{
+	apperr.Invalid:         {http.StatusBadRequest, typeInvalidRequest},
+	apperr.Unauthorized:    {http.StatusUnauthorized, typeUnauthorized},
+	apperr.Forbidden:       {http.StatusForbidden, typeForbidden},
+	apperr.NotFound:        {http.StatusNotFound, typeNotFound},
+	apperr.Conflict:        {http.StatusConflict, typeConflict},
+	apperr.RateLimited:     {http.StatusTooManyRequests, typeRateLimit},
+	apperr.Provider:        {http.StatusBadGateway, typeProvider},
+	apperr.ProviderTimeout: {http.StatusGatewayTimeout, typeProvider},
+}
+
+// handleError is the one place that maps errors to HTTP responses.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, detail := s.classify(err, c)
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, errorBody{RequestID: requestIDOf(c), Error: detail})
+}
+
+func (s *Server) classify(err error, c echo.Context) (int, errorDetail) {
+	if e, ok := apperr.As(err); ok {
+		m, known := kindStatus[e.Kind]
+		if known {
+			if e.Err != nil {
+				s.log.Info("request refused", "request_id", requestIDOf(c), "kind", m.typ, "cause", e.Err.Error())
+			}
+			return m.status, errorDetail{Type: m.typ, Message: e.Public()}
+		}
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return http.StatusNotFound, errorDetail{Type: typeNotFound, Message: "no such route: " + c.Request().Method + " " + c.Request().URL.Path}
+		case http.StatusMethodNotAllowed:
+			return http.StatusMethodNotAllowed, errorDetail{Type: typeInvalidRequest, Message: "method " + c.Request().Method + " is not allowed on this route"}
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return he.Code, errorDetail{Type: typeInvalidRequest, Message: http.StatusText(he.Code)}
+		}
+	}
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		// The client went away; nobody reads this response.
+		s.log.Info("request canceled by client", "request_id", requestIDOf(c))
+		return 499, errorDetail{Type: typeInvalidRequest, Message: "request canceled"}
+	}
+	s.log.Error("internal error", "request_id", requestIDOf(c), "route", c.Path(), "err", err.Error())
+	return http.StatusInternalServerError, errorDetail{Type: typeInternal, Message: "internal error; quote request_id " + requestIDOf(c) + " when reporting it"}
+}

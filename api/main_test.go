@@ -1,0 +1,204 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/confhub/confhub/connectors"
+	"github.com/confhub/confhub/internal/applications"
+	"github.com/confhub/confhub/internal/pgtest"
+	"github.com/confhub/confhub/internal/vault"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
+
+// syncBuffer collects log output written from concurrent handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is one API server on its own database, with its log captured.
+type env struct {
+	t      *testing.T
+	srv    *httptest.Server
+	pool   *pgxpool.Pool
+	apps   *applications.Store
+	conns  *connectors.Store
+	keys   *vault.Keyring
+	logs   *syncBuffer
+	client *http.Client
+}
+
+func testKeyring(t testing.TB) *vault.Keyring {
+	kr, err := vault.New([]vault.Key{{ID: "test1", Secret: bytes.Repeat([]byte{42}, vault.KeySize)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	pool, _ := pgtest.New(t)
+	logs := &syncBuffer{}
+	kr := testKeyring(t)
+	apps := applications.NewStore(pool)
+	conns := connectors.NewStore(pool, kr)
+	s := New(Deps{
+		Log:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Auth:         apps,
+		Applications: apps,
+		Connectors:   conns,
+		DB:           pool,
+	})
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &env{t: t, srv: srv, pool: pool, apps: apps, conns: conns, keys: kr, logs: logs, client: srv.Client()}
+}
+
+// newApp creates an application and returns its API key.
+func (e *env) newApp(name string) string {
+	e.t.Helper()
+	_, key, err := e.apps.Create(context.Background(), name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return key
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Raw    string
+	Body   map[string]any
+}
+
+// do sends a request; body may be a string (sent as is) or a value (JSON-encoded).
+func (e *env) do(method, path, key string, body any) response {
+	e.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, r)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if r != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
+	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &out.Body); err != nil {
+			e.t.Fatalf("%s %s: body is not a JSON object: %v: %s", method, path, err, raw)
+		}
+	}
+	e.checkEnvelope(method, path, out)
+	return out
+}
+
+// checkEnvelope asserts the conventions every response must follow.
+func (e *env) checkEnvelope(method, path string, r response) {
+	e.t.Helper()
+	id := r.Header.Get("x-request-id")
+	if id == "" {
+		e.t.Errorf("%s %s: no x-request-id header", method, path)
+	}
+	if path == "/openapi.yaml" && r.Status == http.StatusOK {
+		return
+	}
+	if r.Body == nil {
+		e.t.Fatalf("%s %s: %d with no JSON body: %q", method, path, r.Status, r.Raw)
+	}
+	if got, _ := r.Body["request_id"].(string); got != id {
+		e.t.Errorf("%s %s: body request_id %q != header %q", method, path, got, id)
+	}
+	if path == "/readyz" {
+		return // 503 with a status body is its job
+	}
+	if r.Status >= 500 {
+		e.t.Errorf("%s %s: server error %d: %s", method, path, r.Status, r.Raw)
+	}
+	if r.Status >= 400 {
+		errObj, _ := r.Body["error"].(map[string]any)
+		if errObj == nil || errObj["type"] == "" || errObj["message"] == "" {
+			e.t.Errorf("%s %s: %d without an error object: %s", method, path, r.Status, r.Raw)
+		}
+	}
+}
+
+func (r response) data() map[string]any {
+	d, _ := r.Body["data"].(map[string]any)
+	return d
+}
+
+func (r response) list() []any {
+	d, _ := r.Body["data"].([]any)
+	return d
+}
+
+func (r response) errType() string {
+	e, _ := r.Body["error"].(map[string]any)
+	s, _ := e["type"].(string)
+	return s
+}
+
+func (r response) errMessage() string {
+	e, _ := r.Body["error"].(map[string]any)
+	s, _ := e["message"].(string)
+	return s
+}
+
+func (e *env) expect(r response, status int, what string) {
+	e.t.Helper()
+	if r.Status != status {
+		e.t.Fatalf("%s: status %d, want %d: %s", what, r.Status, status, r.Raw)
+	}
+}
+
+func zoomConnector(secret string) map[string]any {
+	return map[string]any{"provider": "zoom", "settings": map[string]any{"client_id": "zoom-client-1", "client_secret": secret}}
+}

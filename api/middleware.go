@@ -1,0 +1,107 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/confhub/confhub/internal/apperr"
+)
+
+const (
+	ctxRequestID     = "confhub.request_id"
+	ctxApplicationID = "confhub.application_id"
+	headerRequestID  = "x-request-id"
+)
+
+// requestID gives every request an id, in the x-request-id header and (by the
+// envelopes) in the body. Client-sent ids are not trusted.
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := uuid.NewString()
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set(headerRequestID, id)
+		return next(c)
+	}
+}
+
+func requestIDOf(c echo.Context) string {
+	id, _ := c.Get(ctxRequestID).(string)
+	return id
+}
+
+// applicationID is the authenticated tenant; only set behind requireAPIKey.
+func applicationID(c echo.Context) uuid.UUID {
+	id, _ := c.Get(ctxApplicationID).(uuid.UUID)
+	return id
+}
+
+// logRequests writes one line per request. It logs the route template, never
+// the raw path or query, which may carry tokens.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		attrs := []any{
+			"method", c.Request().Method,
+			"route", c.Path(),
+			"status", c.Response().Status,
+			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+			"request_id", requestIDOf(c),
+		}
+		if app := applicationID(c); app != uuid.Nil {
+			attrs = append(attrs, "application_id", app.String())
+		}
+		s.log.Info("request", attrs...)
+		return nil
+	}
+}
+
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("panic in handler", "panic", fmt.Sprint(r), "request_id", requestIDOf(c), "stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.Body != nil {
+			req.Body = http.MaxBytesReader(c.Response(), req.Body, MaxBodyBytes)
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) requireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		scheme, key, found := strings.Cut(h, " ")
+		if h == "" {
+			return apperr.Unauthorizedf("missing Authorization header: send Authorization: Bearer <api key>")
+		}
+		if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+			return apperr.Unauthorizedf("Authorization header must be: Bearer <api key>")
+		}
+		app, err := s.deps.Auth.Authenticate(c.Request().Context(), strings.TrimSpace(key))
+		if err != nil {
+			return err
+		}
+		c.Set(ctxApplicationID, app)
+		return next(c)
+	}
+}

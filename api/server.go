@@ -1,0 +1,138 @@
+// Package api is confhub's HTTP surface: the Nylas v3 compatible routes, the
+// envelopes, authentication, and the one place where domain errors become
+// HTTP statuses. Handlers stay thin: decode, call a feature, encode.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/confhub/confhub/connectors"
+	"github.com/confhub/confhub/internal/applications"
+)
+
+// MaxBodyBytes caps every request body.
+const MaxBodyBytes = 1 << 20
+
+//go:embed openapi.yaml
+var openAPISpec []byte
+
+// Authenticator resolves an API key to its application.
+type Authenticator interface {
+	Authenticate(ctx context.Context, key string) (uuid.UUID, error)
+}
+
+// Applications is what the application and redirect-URI routes need.
+type Applications interface {
+	Get(ctx context.Context, appID uuid.UUID) (applications.Application, error)
+	ListRedirectURIs(ctx context.Context, appID uuid.UUID) ([]applications.RedirectURI, error)
+	CreateRedirectURI(ctx context.Context, appID uuid.UUID, in applications.RedirectURIInput) (applications.RedirectURI, error)
+	GetRedirectURI(ctx context.Context, appID uuid.UUID, id string) (applications.RedirectURI, error)
+	UpdateRedirectURI(ctx context.Context, appID uuid.UUID, id string, in applications.RedirectURIInput) (applications.RedirectURI, error)
+	DeleteRedirectURI(ctx context.Context, appID uuid.UUID, id string) error
+}
+
+// Connectors is what the connector routes need.
+type Connectors interface {
+	Create(ctx context.Context, appID uuid.UUID, in connectors.CreateInput) (connectors.Connector, error)
+	List(ctx context.Context, appID uuid.UUID, limit, offset int) ([]connectors.Connector, error)
+	Get(ctx context.Context, appID uuid.UUID, provider string) (connectors.Connector, error)
+	Update(ctx context.Context, appID uuid.UUID, provider string, in connectors.UpdateInput) (connectors.Connector, error)
+	Delete(ctx context.Context, appID uuid.UUID, provider string) error
+}
+
+// Pinger reports whether the database is reachable.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Log          *slog.Logger
+	Auth         Authenticator
+	Applications Applications
+	Connectors   Connectors
+	DB           Pinger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	deps Deps
+	log  *slog.Logger
+	echo *echo.Echo
+}
+
+// Route is one entry of the route table; the OpenAPI test compares the two.
+type Route struct {
+	Method  string
+	Path    string // echo syntax: /v3/connectors/:provider
+	Handler echo.HandlerFunc
+	Public  bool // no API key needed
+}
+
+// New builds the server and registers every route.
+func New(deps Deps) *Server {
+	s := &Server{deps: deps, log: deps.Log, echo: echo.New()}
+	e := s.echo
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Pre(s.requestID)
+	e.Use(s.logRequests, s.recoverPanics, limitBody)
+	for _, r := range s.Routes() {
+		var mw []echo.MiddlewareFunc
+		if !r.Public {
+			mw = append(mw, s.requireAPIKey)
+		}
+		e.Add(r.Method, r.Path, r.Handler, mw...)
+	}
+	return s
+}
+
+// Handler is the server as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Routes is the route table.
+func (s *Server) Routes() []Route {
+	return []Route{
+		{Method: http.MethodGet, Path: "/healthz", Handler: s.healthz, Public: true},
+		{Method: http.MethodGet, Path: "/readyz", Handler: s.readyz, Public: true},
+		{Method: http.MethodGet, Path: "/openapi.yaml", Handler: s.openapi, Public: true},
+
+		{Method: http.MethodGet, Path: "/v3/applications", Handler: s.getApplication},
+		{Method: http.MethodPost, Path: "/v3/applications/redirect-uris", Handler: s.createRedirectURI},
+		{Method: http.MethodGet, Path: "/v3/applications/redirect-uris", Handler: s.listRedirectURIs},
+		{Method: http.MethodGet, Path: "/v3/applications/redirect-uris/:id", Handler: s.getRedirectURI},
+		{Method: http.MethodPatch, Path: "/v3/applications/redirect-uris/:id", Handler: s.updateRedirectURI},
+		{Method: http.MethodDelete, Path: "/v3/applications/redirect-uris/:id", Handler: s.deleteRedirectURI},
+
+		{Method: http.MethodPost, Path: "/v3/connectors", Handler: s.createConnector},
+		{Method: http.MethodGet, Path: "/v3/connectors", Handler: s.listConnectors},
+		{Method: http.MethodGet, Path: "/v3/connectors/:provider", Handler: s.getConnector},
+		{Method: http.MethodPatch, Path: "/v3/connectors/:provider", Handler: s.updateConnector},
+		{Method: http.MethodPut, Path: "/v3/connectors/:provider", Handler: s.updateConnector},
+		{Method: http.MethodDelete, Path: "/v3/connectors/:provider", Handler: s.deleteConnector},
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return ok(c, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
+	defer cancel()
+	if err := s.deps.DB.Ping(ctx); err != nil {
+		s.log.Warn("readiness: database unreachable", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, envelope{RequestID: requestIDOf(c), Data: map[string]string{"status": "database unreachable"}})
+	}
+	return ok(c, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) openapi(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", openAPISpec)
+}
