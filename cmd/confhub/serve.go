@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/confhub/confhub/api"
+	"github.com/confhub/confhub/connectors"
+	"github.com/confhub/confhub/internal/applications"
+	"github.com/confhub/confhub/internal/config"
+	"github.com/confhub/confhub/internal/database"
+	"github.com/confhub/confhub/internal/vault"
+)
+
+const shutdownGrace = 20 * time.Second
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", "Runs the HTTP API on CONFHUB_HTTP_ADDR after applying pending migrations.\nStops gracefully on SIGINT or SIGTERM.", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	pool, err := openAndMigrate(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return serveHTTP(ctx, cfg, pool, log, nil)
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func openAndMigrate(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
+	pool, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := database.Migrate(ctx, pool, log); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// serveHTTP serves until ctx ends, then drains in-flight requests. ready, if
+// set, is told the bound address once the listener is up.
+func serveHTTP(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, ready func(addr string)) error {
+	apps := applications.NewStore(pool)
+	srv := api.New(api.Deps{
+		Log:          log,
+		Auth:         apps,
+		Applications: apps,
+		Connectors:   connectors.NewStore(pool, cfg.Keyring),
+		DB:           pool,
+	})
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on CONFHUB_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", shutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// encryptedColumns gathers every feature's vault-encrypted columns.
+func encryptedColumns() []vault.Column {
+	var cols []vault.Column
+	cols = append(cols, connectors.EncryptedColumns...)
+	return cols
+}
