@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/confhub/confhub/internal/apperr"
@@ -29,6 +31,12 @@ func Decode(data []byte, v any, prefix string) error {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
+		if _, unknown := strings.CutPrefix(err.Error(), "json: unknown field "); unknown {
+			// encoding/json names an unknown field without its path; find it.
+			if path := unknownFieldPath(data, reflect.TypeOf(v)); path != "" {
+				return fieldErr(prefix, path, "unknown field")
+			}
+		}
 		return translate(err, prefix)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -89,4 +97,81 @@ func jsonKind(goKind string) string {
 		return "an object"
 	}
 	return "a different type"
+}
+
+// unknownFieldPath returns the dotted path of the first JSON object key in
+// data that type t has no field for, matching keys as encoding/json does
+// (case-insensitively).
+func unknownFieldPath(data []byte, t reflect.Type) string {
+	var generic any
+	if json.Unmarshal(data, &generic) != nil {
+		return ""
+	}
+	return walkUnknown(generic, t, "")
+}
+
+func walkUnknown(v any, t reflect.Type, path string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || !f.IsExported() {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			fields[strings.ToLower(name)] = f.Type
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ft, ok := fields[strings.ToLower(k)]
+			if !ok {
+				return join(k)
+			}
+			if p := walkUnknown(obj[k], ft, join(k)); p != "" {
+				return p
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		arr, ok := v.([]any)
+		if !ok || t.Elem().Kind() == reflect.Uint8 {
+			return ""
+		}
+		for i, e := range arr {
+			if p := walkUnknown(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p
+			}
+		}
+	case reflect.Map:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		for k, e := range obj {
+			if p := walkUnknown(e, t.Elem(), join(k)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
