@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 
 	"github.com/confhub/confhub/internal/applications"
-	"github.com/confhub/confhub/internal/config"
 	"github.com/confhub/confhub/internal/vault"
 )
 
@@ -16,11 +14,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := openAndMigrate(ctx, cfg, newLogger(stderr, cfg.LogLevel))
+	_, pool, _, err := setup(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -38,11 +32,7 @@ func cmdAppsCreate(ctx context.Context, args []string, getenv func(string) strin
 		fs.Usage()
 		return usageError{errMissingName}
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := openAndMigrate(ctx, cfg, newLogger(stderr, slog.LevelWarn))
+	_, pool, _, err := setup(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -60,11 +50,7 @@ func cmdKeysRotate(ctx context.Context, args []string, getenv func(string) strin
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	pool, err := openAndMigrate(ctx, cfg, newLogger(stderr, cfg.LogLevel))
+	cfg, pool, _, err := setup(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/confhub/confhub/internal/applications"
-	"github.com/confhub/confhub/internal/config"
 	"github.com/confhub/confhub/internal/pgcluster"
 )
 
@@ -76,12 +75,7 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		return env[k]
 	}
-	cfg, err := config.Load(devenv)
-	if err != nil {
-		return err
-	}
-	log := newLogger(stderr, cfg.LogLevel)
-	pool, err := openAndMigrate(ctx, cfg, log)
+	cfg, pool, log, err := setup(ctx, devenv, stderr)
 	if err != nil {
 		return err
 	}

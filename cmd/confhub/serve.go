@@ -27,17 +27,24 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	log := newLogger(stderr, cfg.LogLevel)
-	pool, err := openAndMigrate(ctx, cfg, log)
+	cfg, pool, log, err := setup(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	return serveHTTP(ctx, cfg, pool, log, nil)
+}
+
+// setup is every database command's preamble: load the configuration, open
+// the pool and apply pending migrations.
+func setup(ctx context.Context, getenv func(string) string, stderr io.Writer) (config.Config, *pgxpool.Pool, *slog.Logger, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	pool, err := openAndMigrate(ctx, cfg, log)
+	return cfg, pool, log, err
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {

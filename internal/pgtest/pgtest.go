@@ -58,13 +58,7 @@ func Run(m *testing.M) int {
 // the test ends, and the database's URL.
 func New(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
-	if !inMain {
-		t.Fatal("pgtest: call os.Exit(pgtest.Run(m)) from this package's TestMain")
-	}
-	once.Do(func() { setupErr = setup() })
-	if setupErr != nil {
-		t.Fatalf("pgtest: %v", setupErr)
-	}
+	ensureServer(t)
 	ctx := context.Background()
 	name := "t_" + randomHex(8)
 	admin, err := pgx.Connect(ctx, adminURL)
@@ -81,21 +75,20 @@ func New(t testing.TB) (*pgxpool.Pool, string) {
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	t.Cleanup(func() {
-		pool.Close()
-		c, err := pgx.Connect(context.Background(), adminURL)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
+	dropOnCleanup(t, name)
+	t.Cleanup(pool.Close) // cleanups run last-first: the pool closes before the drop
 	return pool, dbURL
 }
 
 // AdminURL is the URL of the server's maintenance database, for tests that
 // need to make their own databases (such as concurrent-migration tests).
 func AdminURL(t testing.TB) string {
+	t.Helper()
+	ensureServer(t)
+	return adminURL
+}
+
+func ensureServer(t testing.TB) {
 	t.Helper()
 	if !inMain {
 		t.Fatal("pgtest: call os.Exit(pgtest.Run(m)) from this package's TestMain")
@@ -104,7 +97,18 @@ func AdminURL(t testing.TB) string {
 	if setupErr != nil {
 		t.Fatalf("pgtest: %v", setupErr)
 	}
-	return adminURL
+}
+
+// dropOnCleanup drops database name when the test ends.
+func dropOnCleanup(t testing.TB, name string) {
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), adminURL)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	})
 }
 
 // EmptyDB creates an empty (unmigrated) database and returns its URL.
@@ -121,14 +125,7 @@ func EmptyDB(t testing.TB) string {
 	if _, err := c.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), admin)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
+	dropOnCleanup(t, name)
 	return withDatabase(admin, name)
 }
 
