@@ -42,6 +42,7 @@ func commands() []command {
 		{"migrate", "apply pending database migrations and exit", cmdMigrate},
 		{"apps create", "create an application and print its id and API key (shown only once)", cmdAppsCreate},
 		{"keys rotate", "re-encrypt every stored secret with the active encryption key", cmdKeysRotate},
+		{"zoomsim", "run the Zoom simulator (OAuth, REST API, webhooks, control API under /_sim/)", cmdZoomsim},
 		{"dev", "run everything locally: a private PostgreSQL, a demo application, the API (what `make run` runs)", cmdDev},
 	}
 }
@@ -82,6 +83,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "  CONFHUB_HTTP_ADDR        listen address (default :8080)")
 	fmt.Fprintln(w, "  CONFHUB_PUBLIC_URL       externally visible base URL (default http://localhost:<port>)")
 	fmt.Fprintln(w, "  CONFHUB_LOG_LEVEL        debug|info|warn|error (default info)")
+	fmt.Fprintln(w, "  ZOOM_OAUTH_URL           Zoom's OAuth base URL (default https://zoom.us)")
+	fmt.Fprintln(w, "  ZOOM_API_URL             Zoom's REST base URL (default https://api.zoom.us/v2)")
 }
 
 // newFlags makes a subcommand's flag set with a --help that describes it.

@@ -290,3 +290,37 @@ func TestKeysRotateMovesEverySecretToTheActiveKey(t *testing.T) {
 		}
 	}
 }
+
+func TestZoomsimCommandServesAndStops(t *testing.T) {
+	port, _ := pgcluster.FreePort()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"confhub", "zoomsim", "--addr", addr, "--app-client-id", "cid", "--app-client-secret", "cs",
+			"--app-redirect-uri", "http://localhost:3000/cb", "--user", "alice@example.com:business", "--token-ttl", "90s"}, envOf(nil), &stdout, &stderr)
+	}()
+	var resp *http.Response
+	var err error
+	for i := 0; i < 100; i++ {
+		if resp, err = http.Get("http://" + addr + "/oauth/authorize?response_type=code&client_id=cid&redirect_uri=http://localhost:3000/cb"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("consent page of the preloaded app: %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if out := stdout.String(); !strings.Contains(out, "alice@example.com") || !strings.Contains(out, "ZOOM_API_URL=http://"+addr+"/v2") {
+		t.Fatalf("startup output: %s", out)
+	}
+}

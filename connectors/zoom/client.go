@@ -36,7 +36,7 @@ const maxBody = 4 << 20
 
 // Config configures a Client. Zero values mean the defaults.
 type Config struct {
-	OAuthURL   string // ZOOM_OAUTH_URL
+	OAuthURL   string // ZOOM_OAUTH_URL (internal/config)
 	APIURL     string // ZOOM_API_URL
 	Timeout    time.Duration
 	HTTPClient *http.Client // its Transport is wrapped with otelhttp
@@ -78,17 +78,6 @@ func New(cfg Config) *Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	return c
-}
-
-// ConfigFromEnv reads ZOOM_OAUTH_URL and ZOOM_API_URL.
-func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	cfg := Config{OAuthURL: getenv("ZOOM_OAUTH_URL"), APIURL: getenv("ZOOM_API_URL")}
-	for name, v := range map[string]string{"ZOOM_OAUTH_URL": cfg.OAuthURL, "ZOOM_API_URL": cfg.APIURL} {
-		if v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
-			return cfg, fmt.Errorf("%s must be an http(s) URL, got %q", name, v)
-		}
-	}
-	return cfg, nil
 }
 
 // send performs one HTTP exchange and returns the body of a 2xx answer, or

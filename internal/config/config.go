@@ -21,6 +21,9 @@ type Config struct {
 	// to build OAuth callback URLs.
 	PublicURL string
 	LogLevel  slog.Level
+	// Zoom's endpoints: the real ones by default, the simulator's in tests and demos.
+	ZoomOAuthURL string
+	ZoomAPIURL   string
 }
 
 // Load parses the environment. getenv is os.Getenv in production.
@@ -63,6 +66,23 @@ func Load(getenv func(string) string) (Config, error) {
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return c, fmt.Errorf("CONFHUB_PUBLIC_URL must be an absolute http(s) URL without query or fragment, got %q", c.PublicURL)
+	}
+
+	for _, z := range []struct {
+		name, def string
+		dst       *string
+	}{
+		{"ZOOM_OAUTH_URL", "https://zoom.us", &c.ZoomOAuthURL},
+		{"ZOOM_API_URL", "https://api.zoom.us/v2", &c.ZoomAPIURL},
+	} {
+		v := strings.TrimRight(strings.TrimSpace(getenv(z.name)), "/")
+		if v == "" {
+			v = z.def
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("%s must be an absolute http(s) URL, got %q", z.name, v)
+		}
+		*z.dst = v
 	}
 
 	switch lvl := strings.ToLower(strings.TrimSpace(getenv("CONFHUB_LOG_LEVEL"))); lvl {

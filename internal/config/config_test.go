@@ -18,7 +18,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPAddr != ":8080" || c.PublicURL != "http://localhost:8080" || c.Keyring.ActiveID() != "k1" {
+	if c.HTTPAddr != ":8080" || c.PublicURL != "http://localhost:8080" || c.Keyring.ActiveID() != "k1" ||
+		c.ZoomOAuthURL != "https://zoom.us" || c.ZoomAPIURL != "https://api.zoom.us/v2" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -34,6 +35,8 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{"CONFHUB_PUBLIC_URL", "ftp://x", "CONFHUB_PUBLIC_URL"},
 		{"CONFHUB_PUBLIC_URL", "https://x/#frag", "CONFHUB_PUBLIC_URL"},
 		{"CONFHUB_LOG_LEVEL", "loud", "CONFHUB_LOG_LEVEL"},
+		{"ZOOM_OAUTH_URL", "zoom.us", "ZOOM_OAUTH_URL"},
+		{"ZOOM_API_URL", "ftp://api.zoom.us", "ZOOM_API_URL"},
 	}
 	for _, tc := range cases {
 		m := map[string]string{}

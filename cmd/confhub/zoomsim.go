@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/confhub/confhub/connectors/zoom/zoomsim"
+)
+
+// listFlag collects a repeatable flag; each use may also hold a comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+var defaultSimScopes = "meeting:write:meeting,meeting:update:meeting,meeting:delete:meeting,meeting:read:meeting,meeting:read:list_meetings,user:read:user"
+
+func cmdZoomsim(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("zoomsim [flags]", "Runs the Zoom simulator: OAuth (/oauth/...), the REST API (/v2/...) and the control API\n"+
+		"(/_sim/...) on one port. Point confhub at it with ZOOM_OAUTH_URL=http://ADDR and\n"+
+		"ZOOM_API_URL=http://ADDR/v2. State is in memory.", stderr)
+	addr := fs.String("addr", "127.0.0.1:9090", "listen address")
+	ttl := fs.Duration("token-ttl", 3599*time.Second, "access-token lifetime")
+	daily := fs.Int("daily-limit", 100, "meeting create/update requests per user per UTC day")
+	var app zoomsim.AppSpec
+	fs.StringVar(&app.ClientID, "app-client-id", "", "preload a Zoom app with this client id")
+	fs.StringVar(&app.ClientSecret, "app-client-secret", "", "the preloaded app's client secret")
+	var redirects, scopes, users listFlag
+	fs.Var(&redirects, "app-redirect-uri", "the preloaded app's redirect URI (repeatable)")
+	fs.Var(&scopes, "app-scopes", "the preloaded app's scopes, comma-separated (default "+defaultSimScopes+")")
+	fs.StringVar(&app.WebhookURL, "app-webhook-url", "", "the preloaded app's event notification URL (gets app_deauthorized)")
+	fs.StringVar(&app.SecretToken, "app-secret-token", "", "the preloaded app's webhook secret token")
+	fs.Var(&users, "user", "preload a user as EMAIL or EMAIL:PLAN with PLAN basic, pro or business (repeatable)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (app.ClientID == "") != (app.ClientSecret == "") {
+		return usageError{errors.New("--app-client-id and --app-client-secret go together")}
+	}
+
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	sim := zoomsim.New(zoomsim.Options{TokenTTL: *ttl, DailyLimit: *daily, Log: log})
+	var apps []zoomsim.AppSpec
+	if app.ClientID != "" {
+		if len(scopes) == 0 {
+			_ = scopes.Set(defaultSimScopes)
+		}
+		app.RedirectURIs, app.Scopes = redirects, scopes
+		apps = append(apps, app)
+	}
+	var specs []zoomsim.UserSpec
+	for _, u := range users {
+		email, plan, _ := strings.Cut(u, ":")
+		specs = append(specs, zoomsim.UserSpec{Email: email, Plan: plan})
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on --addr %s: %w", *addr, err)
+	}
+	created, err := sim.Preload(apps, specs)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("preload: %w", err)
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "Zoom simulator on %s\n  ZOOM_OAUTH_URL=%s ZOOM_API_URL=%s/v2\n", base, base, base)
+	if app.ClientID != "" {
+		fmt.Fprintf(stdout, "  app: client_id=%s redirect_uris=%v scopes=%v\n", app.ClientID, app.RedirectURIs, app.Scopes)
+	}
+	for _, u := range created {
+		fmt.Fprintf(stdout, "  user: id=%s email=%s account_id=%s plan=%s\n", u.ID, u.Email, u.AccountID, u.Plan)
+	}
+	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	sim.WaitWebhooks()
+	return nil
+}
