@@ -56,12 +56,16 @@ func (s *Sim) authorizePage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	a, problem := s.checkAuthorizeQuery(q)
 	if problem != "" {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(http.StatusBadRequest)
-		_ = errorPage.Execute(w, problem)
+		writeErrorPage(w, problem)
 		return
 	}
 	renderConsent(w, http.StatusOK, a, r.URL.RawQuery, "")
+}
+
+func writeErrorPage(w http.ResponseWriter, problem string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = errorPage.Execute(w, problem)
 }
 
 func renderConsent(w http.ResponseWriter, status int, a *app, rawQuery, problem string) {
@@ -76,9 +80,7 @@ func (s *Sim) authorizeSubmit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	a, problem := s.checkAuthorizeQuery(q)
 	if problem != "" {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(http.StatusBadRequest)
-		_ = errorPage.Execute(w, problem)
+		writeErrorPage(w, problem)
 		return
 	}
 	_ = r.ParseForm()

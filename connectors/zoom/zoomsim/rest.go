@@ -36,6 +36,22 @@ var planLimits = map[string]map[string]int{
 	"business": {"Light": 80, "Medium": 60, "Heavy": 40},
 }
 
+// rest serves a REST operation under the state lock, after authentication.
+func (s *Sim) rest(op string, h func(http.ResponseWriter, *http.Request, caller)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if c, ok := s.authenticate(w, r, op); ok {
+			h(w, r, c)
+		}
+	}
+}
+
+// invalidField is Zoom's 300 for one bad field.
+func invalidField(w http.ResponseWriter, field string) {
+	writeJSON(w, http.StatusBadRequest, zoomErr{Code: 300, Message: "Invalid field.", Errors: []fieldError{{Field: field, Message: "Invalid field."}}})
+}
+
 // caller is the authenticated side of a REST call.
 type caller struct {
 	tok  *tokenInfo
@@ -156,13 +172,7 @@ func (s *Sim) visibleMeeting(w http.ResponseWriter, c caller, raw string) *meeti
 	return nil
 }
 
-func (s *Sim) usersMe(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.authenticate(w, r, OpUsersMe)
-	if !ok {
-		return
-	}
+func (s *Sim) usersMe(w http.ResponseWriter, r *http.Request, c caller) {
 	u := s.resolveUser(w, c, r.PathValue("userId"))
 	if u == nil {
 		return
@@ -179,13 +189,7 @@ func (s *Sim) usersMe(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Sim) createMeeting(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.authenticate(w, r, OpCreateMeeting)
-	if !ok {
-		return
-	}
+func (s *Sim) createMeeting(w http.ResponseWriter, r *http.Request, c caller) {
 	host := s.resolveUser(w, c, r.PathValue("userId"))
 	if host == nil {
 		return
@@ -221,25 +225,13 @@ func (s *Sim) createMeeting(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, m.render("http://"+r.Host))
 }
 
-func (s *Sim) getMeeting(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.authenticate(w, r, OpGetMeeting)
-	if !ok {
-		return
-	}
+func (s *Sim) getMeeting(w http.ResponseWriter, r *http.Request, c caller) {
 	if m := s.visibleMeeting(w, c, r.PathValue("meetingId")); m != nil {
 		writeJSON(w, http.StatusOK, m.render("http://"+r.Host))
 	}
 }
 
-func (s *Sim) updateMeeting(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.authenticate(w, r, OpUpdateMeeting)
-	if !ok {
-		return
-	}
+func (s *Sim) updateMeeting(w http.ResponseWriter, r *http.Request, c caller) {
 	m := s.visibleMeeting(w, c, r.PathValue("meetingId"))
 	if m == nil {
 		return
@@ -256,13 +248,7 @@ func (s *Sim) updateMeeting(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent) // no body: GET for the new state
 }
 
-func (s *Sim) deleteMeeting(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.authenticate(w, r, OpDeleteMeeting)
-	if !ok {
-		return
-	}
+func (s *Sim) deleteMeeting(w http.ResponseWriter, r *http.Request, c caller) {
 	m := s.visibleMeeting(w, c, r.PathValue("meetingId"))
 	if m == nil {
 		return
@@ -271,7 +257,7 @@ func (s *Sim) deleteMeeting(w http.ResponseWriter, r *http.Request) {
 	for _, name := range []string{"schedule_for_reminder", "cancel_meeting_reminder"} {
 		if v := q.Get(name); v != "" {
 			if _, err := strconv.ParseBool(v); err != nil {
-				writeJSON(w, http.StatusBadRequest, zoomErr{Code: 300, Message: "Invalid field.", Errors: []fieldError{{Field: name, Message: "Invalid field."}}})
+				invalidField(w, name)
 				return
 			}
 		}
@@ -280,13 +266,7 @@ func (s *Sim) deleteMeeting(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Sim) listMeetings(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.authenticate(w, r, OpListMeetings)
-	if !ok {
-		return
-	}
+func (s *Sim) listMeetings(w http.ResponseWriter, r *http.Request, c caller) {
 	host := s.resolveUser(w, c, r.PathValue("userId"))
 	if host == nil {
 		return
@@ -297,14 +277,14 @@ func (s *Sim) listMeetings(w http.ResponseWriter, r *http.Request) {
 		typ = "scheduled"
 	}
 	if !slices.Contains([]string{"scheduled", "live", "upcoming", "upcoming_meetings", "previous_meetings"}, typ) {
-		writeJSON(w, http.StatusBadRequest, zoomErr{Code: 300, Message: "Invalid field.", Errors: []fieldError{{Field: "type", Message: "Invalid field."}}})
+		invalidField(w, "type")
 		return
 	}
 	pageSize := 30
 	if v := q.Get("page_size"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			writeJSON(w, http.StatusBadRequest, zoomErr{Code: 300, Message: "Invalid field.", Errors: []fieldError{{Field: "page_size", Message: "Invalid field."}}})
+			invalidField(w, "page_size")
 			return
 		}
 		pageSize = min(n, 300)
@@ -314,7 +294,7 @@ func (s *Sim) listMeetings(w http.ResponseWriter, r *http.Request) {
 		b, err := base64.RawURLEncoding.DecodeString(v)
 		n, err2 := strconv.Atoi(string(b))
 		if err != nil || err2 != nil || n < 0 {
-			writeJSON(w, http.StatusBadRequest, zoomErr{Code: 300, Message: "Invalid field.", Errors: []fieldError{{Field: "next_page_token", Message: "Invalid field."}}})
+			invalidField(w, "next_page_token")
 			return
 		}
 		offset = n

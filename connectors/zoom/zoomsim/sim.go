@@ -150,12 +150,12 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /oauth/token", s.op(OpToken, s.token))
 	m.HandleFunc("POST /oauth/revoke", s.op(OpRevoke, s.revoke))
 
-	m.HandleFunc("GET /v2/users/{userId}", s.op(OpUsersMe, s.usersMe))
-	m.HandleFunc("POST /v2/users/{userId}/meetings", s.op(OpCreateMeeting, s.createMeeting))
-	m.HandleFunc("GET /v2/users/{userId}/meetings", s.op(OpListMeetings, s.listMeetings))
-	m.HandleFunc("GET /v2/meetings/{meetingId}", s.op(OpGetMeeting, s.getMeeting))
-	m.HandleFunc("PATCH /v2/meetings/{meetingId}", s.op(OpUpdateMeeting, s.updateMeeting))
-	m.HandleFunc("DELETE /v2/meetings/{meetingId}", s.op(OpDeleteMeeting, s.deleteMeeting))
+	m.HandleFunc("GET /v2/users/{userId}", s.op(OpUsersMe, s.rest(OpUsersMe, s.usersMe)))
+	m.HandleFunc("POST /v2/users/{userId}/meetings", s.op(OpCreateMeeting, s.rest(OpCreateMeeting, s.createMeeting)))
+	m.HandleFunc("GET /v2/users/{userId}/meetings", s.op(OpListMeetings, s.rest(OpListMeetings, s.listMeetings)))
+	m.HandleFunc("GET /v2/meetings/{meetingId}", s.op(OpGetMeeting, s.rest(OpGetMeeting, s.getMeeting)))
+	m.HandleFunc("PATCH /v2/meetings/{meetingId}", s.op(OpUpdateMeeting, s.rest(OpUpdateMeeting, s.updateMeeting)))
+	m.HandleFunc("DELETE /v2/meetings/{meetingId}", s.op(OpDeleteMeeting, s.rest(OpDeleteMeeting, s.deleteMeeting)))
 
 	m.HandleFunc("POST /_sim/apps", s.ctlCreateApp)
 	m.HandleFunc("POST /_sim/users", s.ctlCreateUser)
