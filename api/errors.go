@@ -27,6 +27,14 @@ type errorBody struct {
 	Error     errorDetail `json:"error"`
 }
 
+// oauthErrorBody is the OAuth endpoints' error shape.
+type oauthErrorBody struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	ErrorURI         string `json:"error_uri"`
+	ErrorCode        int    `json:"error_code"`
+}
+
 type errorDetail struct {
 	Type          string `json:"type"`
 	Message       string `json:"message"`
@@ -52,6 +60,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	var oe *apperr.OAuthError
+	if errors.As(err, &oe) {
+		_ = c.JSON(oe.Status, oauthErrorBody{Error: oe.Code, ErrorDescription: oe.Description,
+			ErrorURI: s.deps.PublicURL + "/openapi.yaml", ErrorCode: apperr.OAuthErrorCodes[oe.Code]})
+		return
+	}
 	status, detail := s.classify(err, c)
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
@@ -67,7 +81,7 @@ func (s *Server) classify(err error, c echo.Context) (int, errorDetail) {
 			if e.Err != nil {
 				s.log.Info("request refused", "request_id", requestIDOf(c), "kind", m.typ, "cause", e.Err.Error())
 			}
-			return m.status, errorDetail{Type: m.typ, Message: e.Public()}
+			return m.status, errorDetail{Type: m.typ, Message: e.Public(), ProviderError: e.ProviderError}
 		}
 	}
 	var he *echo.HTTPError

@@ -12,10 +12,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/confhub/confhub/connectors"
+	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/connectors/zoom/zoomsim"
+	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/pgtest"
 	"github.com/confhub/confhub/internal/vault"
@@ -41,16 +45,39 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// env is one API server on its own database, with its log captured.
+// clock is a settable time source shared by the simulator and the service.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// env is one API server on its own database, with a Zoom simulator, its log captured.
 type env struct {
 	t      *testing.T
 	srv    *httptest.Server
 	pool   *pgxpool.Pool
+	dbURL  string
 	apps   *applications.Store
 	conns  *connectors.Store
+	grants *grants.Service
 	keys   *vault.Keyring
 	logs   *syncBuffer
 	client *http.Client
+	sim    *zoomsim.Sim
+	simURL string
+	clock  *clock
 }
 
 func testKeyring(t testing.TB) *vault.Keyring {
@@ -63,21 +90,38 @@ func testKeyring(t testing.TB) *vault.Keyring {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	pool, _ := pgtest.New(t)
+	pool, dbURL := pgtest.New(t)
 	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	kr := testKeyring(t)
+	clk := &clock{}
+	sim := zoomsim.New(zoomsim.Options{Now: clk.Now, Log: log})
+	simSrv := httptest.NewServer(sim)
+	t.Cleanup(simSrv.Close)
+
+	// The server must know its own URL (the OAuth callback) before it starts.
+	srv := httptest.NewUnstartedServer(nil)
+	publicURL := "http://" + srv.Listener.Addr().String()
 	apps := applications.NewStore(pool)
 	conns := connectors.NewStore(pool, kr)
+	zc := zoom.New(zoom.Config{OAuthURL: simSrv.URL, APIURL: simSrv.URL + "/v2", Now: clk.Now})
+	gs := grants.NewService(grants.Deps{Pool: pool, Vault: kr, Zoom: zc, Connectors: conns, Apps: apps,
+		PublicURL: publicURL, Now: clk.Now, Log: log})
 	s := New(Deps{
-		Log:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:          log,
 		Auth:         apps,
 		Applications: apps,
 		Connectors:   conns,
+		Grants:       gs,
 		DB:           pool,
+		PublicURL:    publicURL,
 	})
-	srv := httptest.NewServer(s.Handler())
+	srv.Config.Handler = s.Handler()
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, pool: pool, apps: apps, conns: conns, keys: kr, logs: logs, client: srv.Client()}
+	t.Cleanup(sim.WaitWebhooks)
+	return &env{t: t, srv: srv, pool: pool, dbURL: dbURL, apps: apps, conns: conns, grants: gs, keys: kr, logs: logs,
+		client: srv.Client(), sim: sim, simURL: simSrv.URL, clock: clk}
 }
 
 // newApp creates an application and returns its API key.
@@ -149,6 +193,16 @@ func (e *env) checkEnvelope(method, path string, r response) {
 	}
 	if path == "/openapi.yaml" && r.Status == http.StatusOK {
 		return
+	}
+	// The OAuth endpoints answer in the OAuth shape (flat, no envelope), and
+	// Zoom's URL validation gets exactly what Zoom expects.
+	for _, p := range []string{"/v3/connect/token", "/v3/connect/revoke", "/v3/connect/zoom/webhook"} {
+		if strings.HasPrefix(path, p) {
+			if r.Status >= 500 {
+				e.t.Errorf("%s %s: server error %d: %s", method, path, r.Status, r.Raw)
+			}
+			return
+		}
 	}
 	if r.Body == nil {
 		e.t.Fatalf("%s %s: %d with no JSON body: %q", method, path, r.Status, r.Raw)

@@ -16,6 +16,7 @@ import (
 const (
 	ctxRequestID     = "confhub.request_id"
 	ctxApplicationID = "confhub.application_id"
+	ctxGrantScope    = "confhub.grant_scope"
 	headerRequestID  = "x-request-id"
 )
 
@@ -87,21 +88,43 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (s *Server) requireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Request().Header.Get("Authorization")
-		scheme, key, found := strings.Cut(h, " ")
-		if h == "" {
-			return apperr.Unauthorizedf("missing Authorization header: send Authorization: Bearer <api key>")
+// grantScope is the grant a grant-scoped access token is limited to, if the
+// request was authenticated by one.
+func grantScope(c echo.Context) uuid.UUID {
+	id, _ := c.Get(ctxGrantScope).(uuid.UUID)
+	return id
+}
+
+func (s *Server) requireAuth(mode Auth) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Request().Header.Get("Authorization")
+			scheme, key, found := strings.Cut(h, " ")
+			key = strings.TrimSpace(key)
+			if h == "" {
+				return apperr.Unauthorizedf("missing Authorization header: send Authorization: Bearer <api key>")
+			}
+			if !found || !strings.EqualFold(scheme, "Bearer") || key == "" {
+				return apperr.Unauthorizedf("Authorization header must be: Bearer <api key>")
+			}
+			if strings.HasPrefix(key, "gt_") && s.deps.Grants != nil {
+				if mode != APIKeyOrGrantToken {
+					return apperr.Unauthorizedf("this route needs the application's API key, not a grant access token")
+				}
+				app, grant, err := s.deps.Grants.AuthenticateGrantToken(c.Request().Context(), key)
+				if err != nil {
+					return err
+				}
+				c.Set(ctxApplicationID, app)
+				c.Set(ctxGrantScope, grant)
+				return next(c)
+			}
+			app, err := s.deps.Auth.Authenticate(c.Request().Context(), key)
+			if err != nil {
+				return err
+			}
+			c.Set(ctxApplicationID, app)
+			return next(c)
 		}
-		if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
-			return apperr.Unauthorizedf("Authorization header must be: Bearer <api key>")
-		}
-		app, err := s.deps.Auth.Authenticate(c.Request().Context(), strings.TrimSpace(key))
-		if err != nil {
-			return err
-		}
-		c.Set(ctxApplicationID, app)
-		return next(c)
 	}
 }

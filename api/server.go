@@ -8,11 +8,13 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/confhub/confhub/connectors"
+	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/applications"
 )
 
@@ -46,6 +48,21 @@ type Connectors interface {
 	Delete(ctx context.Context, appID uuid.UUID, provider string) error
 }
 
+// Grants is what the connect and grant routes need.
+type Grants interface {
+	StartAuth(ctx context.Context, q grants.AuthRequest) (string, error)
+	Callback(ctx context.Context, q url.Values) (string, error)
+	ExchangeCode(ctx context.Context, r grants.TokenRequest) (grants.TokenResponse, error)
+	RevokeGrantToken(ctx context.Context, token string) error
+	AuthenticateGrantToken(ctx context.Context, token string) (appID, grantID uuid.UUID, err error)
+	ConnectCustom(ctx context.Context, appID uuid.UUID, in grants.CustomInput) (grants.Grant, error)
+	HandleZoomWebhook(ctx context.Context, timestamp, signature string, body []byte) (*grants.URLValidation, error)
+	List(ctx context.Context, appID uuid.UUID, f grants.ListFilter) ([]grants.Grant, error)
+	Get(ctx context.Context, appID uuid.UUID, id string) (grants.Grant, error)
+	Update(ctx context.Context, appID uuid.UUID, id string, in grants.UpdateInput) (grants.Grant, error)
+	Delete(ctx context.Context, appID uuid.UUID, id string) error
+}
+
 // Pinger reports whether the database is reachable.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -57,7 +74,10 @@ type Deps struct {
 	Auth         Authenticator
 	Applications Applications
 	Connectors   Connectors
+	Grants       Grants
 	DB           Pinger
+	// PublicURL is the externally visible base URL (for error_uri links).
+	PublicURL string
 }
 
 // Server is the HTTP API.
@@ -67,12 +87,25 @@ type Server struct {
 	echo *echo.Echo
 }
 
+// Auth says what a route accepts as credentials.
+type Auth int
+
+const (
+	// APIKey: the application's API key (the default).
+	APIKey Auth = iota
+	// Public: nothing (browser redirects, OAuth endpoints, Zoom's webhooks, probes).
+	Public
+	// APIKeyOrGrantToken: the API key, or an access token from /v3/connect/token
+	// for the grant the path names.
+	APIKeyOrGrantToken
+)
+
 // Route is one entry of the route table; the OpenAPI test compares the two.
 type Route struct {
 	Method  string
 	Path    string // echo syntax: /v3/connectors/:provider
 	Handler echo.HandlerFunc
-	Public  bool // no API key needed
+	Auth    Auth
 }
 
 // New builds the server and registers every route.
@@ -85,8 +118,8 @@ func New(deps Deps) *Server {
 	e.Use(s.logRequests, s.recoverPanics, limitBody)
 	for _, r := range s.Routes() {
 		var mw []echo.MiddlewareFunc
-		if !r.Public {
-			mw = append(mw, s.requireAPIKey)
+		if r.Auth != Public {
+			mw = append(mw, s.requireAuth(r.Auth))
 		}
 		e.Add(r.Method, r.Path, r.Handler, mw...)
 	}
@@ -99,9 +132,9 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Routes is the route table.
 func (s *Server) Routes() []Route {
 	return []Route{
-		{Method: http.MethodGet, Path: "/healthz", Handler: s.healthz, Public: true},
-		{Method: http.MethodGet, Path: "/readyz", Handler: s.readyz, Public: true},
-		{Method: http.MethodGet, Path: "/openapi.yaml", Handler: s.openapi, Public: true},
+		{Method: http.MethodGet, Path: "/healthz", Handler: s.healthz, Auth: Public},
+		{Method: http.MethodGet, Path: "/readyz", Handler: s.readyz, Auth: Public},
+		{Method: http.MethodGet, Path: "/openapi.yaml", Handler: s.openapi, Auth: Public},
 
 		{Method: http.MethodGet, Path: "/v3/applications", Handler: s.getApplication},
 		{Method: http.MethodPost, Path: "/v3/applications/redirect-uris", Handler: s.createRedirectURI},
@@ -116,6 +149,18 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodPatch, Path: "/v3/connectors/:provider", Handler: s.updateConnector},
 		{Method: http.MethodPut, Path: "/v3/connectors/:provider", Handler: s.updateConnector},
 		{Method: http.MethodDelete, Path: "/v3/connectors/:provider", Handler: s.deleteConnector},
+
+		{Method: http.MethodGet, Path: "/v3/connect/auth", Handler: s.connectAuth, Auth: Public},
+		{Method: http.MethodGet, Path: "/v3/connect/callback", Handler: s.connectCallback, Auth: Public},
+		{Method: http.MethodPost, Path: "/v3/connect/token", Handler: s.connectToken, Auth: Public},
+		{Method: http.MethodPost, Path: "/v3/connect/revoke", Handler: s.connectRevoke, Auth: Public},
+		{Method: http.MethodPost, Path: "/v3/connect/custom", Handler: s.connectCustom},
+		{Method: http.MethodPost, Path: "/v3/connect/zoom/webhook", Handler: s.zoomWebhook, Auth: Public},
+
+		{Method: http.MethodGet, Path: "/v3/grants", Handler: s.listGrants},
+		{Method: http.MethodGet, Path: "/v3/grants/:grant_id", Handler: s.getGrant, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodPatch, Path: "/v3/grants/:grant_id", Handler: s.updateGrant, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodDelete, Path: "/v3/grants/:grant_id", Handler: s.deleteGrant, Auth: APIKeyOrGrantToken},
 	}
 }
 

@@ -71,6 +71,14 @@ type ZoomCredentials struct {
 	SecretToken  string // empty when not configured
 }
 
+// WebhookSecret is a Zoom connector's webhook secret token, to verify a
+// notice from Zoom that names the connector's client id.
+type WebhookSecret struct {
+	ApplicationID uuid.UUID
+	ConnectorID   uuid.UUID
+	SecretToken   string
+}
+
 // EncryptedColumns lists this package's vault-encrypted columns, for key rotation.
 var EncryptedColumns = []vault.Column{
 	{Table: "connectors", Column: "client_secret_enc"},

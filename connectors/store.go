@@ -167,6 +167,48 @@ func (s *Store) ZoomCredentials(ctx context.Context, appID uuid.UUID) (ZoomCrede
 	return c, nil
 }
 
+// ConnectorID returns the id of the application's connector for provider.
+func (s *Store) ConnectorID(ctx context.Context, appID uuid.UUID, provider string) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := s.pool.QueryRow(ctx, `SELECT id FROM connectors WHERE application_id = $1 AND provider = $2`, appID, provider).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return id, notFound(Provider(provider))
+	}
+	return id, err
+}
+
+// ZoomWebhookSecrets returns the secret tokens of the Zoom connectors with
+// this client id (several applications may register the same Zoom app), or
+// of every Zoom connector when clientID is empty (Zoom's URL validation
+// names no client id).
+func (s *Store) ZoomWebhookSecrets(ctx context.Context, clientID string) ([]WebhookSecret, error) {
+	rows, err := s.pool.Query(ctx, `SELECT application_id, id, secret_token_enc FROM connectors
+		WHERE provider = 'zoom' AND secret_token_enc IS NOT NULL AND ($1 = '' OR client_id = $1)`, clientID)
+	if err != nil {
+		return nil, err
+	}
+	type row struct {
+		app, id uuid.UUID
+		enc     string
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.app, &x.id, &x.enc)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]WebhookSecret, 0, len(list))
+	for _, x := range list {
+		tok, err := s.vault.Open(x.enc, binding(x.app, x.id, "secret_token_enc"))
+		if err != nil {
+			return nil, fmt.Errorf("zoom connector secret token: %w", err)
+		}
+		out = append(out, WebhookSecret{ApplicationID: x.app, ConnectorID: x.id, SecretToken: tok})
+	}
+	return out, nil
+}
+
 func (s *Store) seal(appID, id uuid.UUID, z ZoomSettings) (clientID, secretEnc, tokenEnc *string, err error) {
 	clientID = z.ClientID
 	if z.ClientSecret != nil {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/confhub/confhub/api"
 	"github.com/confhub/confhub/connectors"
+	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/config"
 	"github.com/confhub/confhub/internal/database"
@@ -67,13 +69,20 @@ func openAndMigrate(ctx context.Context, cfg config.Config, log *slog.Logger) (*
 // set, is told the bound address once the listener is up.
 func serveHTTP(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, ready func(addr string)) error {
 	apps := applications.NewStore(pool)
+	conns := connectors.NewStore(pool, cfg.Keyring)
+	zc := zoom.New(zoom.Config{OAuthURL: cfg.ZoomOAuthURL, APIURL: cfg.ZoomAPIURL})
+	gs := grants.NewService(grants.Deps{Pool: pool, Vault: cfg.Keyring, Zoom: zc, Connectors: conns, Apps: apps,
+		PublicURL: cfg.PublicURL, Log: log})
 	srv := api.New(api.Deps{
 		Log:          log,
 		Auth:         apps,
 		Applications: apps,
-		Connectors:   connectors.NewStore(pool, cfg.Keyring),
+		Connectors:   conns,
+		Grants:       gs,
 		DB:           pool,
+		PublicURL:    cfg.PublicURL,
 	})
+	go refreshIdleGrants(ctx, gs.Tokens, log)
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -110,9 +119,38 @@ func serveHTTP(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *
 	return nil
 }
 
+// Grant health: until the Temporal worker exists (a later issue) a ticker in
+// serve refreshes Zoom grants idle for 7 days, so refresh tokens never age
+// out, and turns revoked ones invalid. Replicas may all run it: refreshes are
+// serialised on the grant row and skip grants another replica just refreshed.
+const (
+	idleGrantAge       = 7 * 24 * time.Hour
+	idleGrantInterval  = time.Hour
+	idleGrantBatchSize = 200
+)
+
+func refreshIdleGrants(ctx context.Context, t *grants.Tokens, log *slog.Logger) {
+	tick := time.NewTicker(idleGrantInterval)
+	defer tick.Stop()
+	for {
+		refreshed, invalid, err := t.RefreshIdle(ctx, time.Now().Add(-idleGrantAge), idleGrantBatchSize)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("idle grant refresh", "err", err)
+		} else if refreshed+invalid > 0 {
+			log.Info("idle grants refreshed", "refreshed", refreshed, "invalidated", invalid)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // encryptedColumns gathers every feature's vault-encrypted columns.
 func encryptedColumns() []vault.Column {
 	var cols []vault.Column
 	cols = append(cols, connectors.EncryptedColumns...)
+	cols = append(cols, grants.EncryptedColumns...)
 	return cols
 }

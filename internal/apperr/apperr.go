@@ -37,6 +37,9 @@ type Error struct {
 	Field   string // JSON path of the offending field, for Invalid
 	Message string
 	Err     error
+	// ProviderError is shown as the envelope's provider_error: the upstream's
+	// own code and message, for Provider and provider-caused errors.
+	ProviderError any
 }
 
 func (e *Error) Error() string {
@@ -96,4 +99,24 @@ func As(err error) (*Error, bool) {
 func IsKind(err error, k Kind) bool {
 	e, ok := As(err)
 	return ok && e.Kind == k
+}
+
+// OAuthError is an error of the OAuth endpoints (/v3/connect/token and
+// /v3/connect/revoke), which answer in the OAuth shape rather than the
+// envelope.
+type OAuthError struct {
+	Status      int
+	Code        string // invalid_request, invalid_client, invalid_grant, unsupported_grant_type
+	Description string
+}
+
+func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
+
+// OAuth error codes and the numbers the error_code field carries for them.
+var OAuthErrorCodes = map[string]int{
+	"invalid_request":        1,
+	"invalid_client":         2,
+	"invalid_grant":          3,
+	"unsupported_grant_type": 4,
+	"server_error":           5,
 }

@@ -10,7 +10,9 @@ package vault
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -46,8 +48,9 @@ type Binding struct {
 
 // Keyring seals with its active key and opens with any of its keys.
 type Keyring struct {
-	active string
-	aeads  map[string]cipher.AEAD
+	active  string
+	aeads   map[string]cipher.AEAD
+	macKeys map[string][]byte
 }
 
 // New builds a keyring; keys[0] is the active key.
@@ -55,7 +58,7 @@ func New(keys []Key) (*Keyring, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("at least one key is required")
 	}
-	kr := &Keyring{active: keys[0].ID, aeads: make(map[string]cipher.AEAD, len(keys))}
+	kr := &Keyring{active: keys[0].ID, aeads: make(map[string]cipher.AEAD, len(keys)), macKeys: map[string][]byte{}}
 	for i, k := range keys {
 		if !keyIDPattern.MatchString(k.ID) {
 			return nil, fmt.Errorf("key %d: id %q must be 1-32 characters of A-Z a-z 0-9 _ -", i+1, k.ID)
@@ -75,6 +78,10 @@ func New(keys []Key) (*Keyring, error) {
 			return nil, fmt.Errorf("key %d (%s): %w", i+1, k.ID, err)
 		}
 		kr.aeads[k.ID] = aead
+		// A separate key for MACs, derived so the cipher key is never used twice.
+		m := hmac.New(sha256.New, k.Secret)
+		m.Write([]byte("confhub.vault.mac.v1"))
+		kr.macKeys[k.ID] = m.Sum(nil)
 	}
 	return kr, nil
 }
@@ -171,4 +178,30 @@ func associatedData(keyID string, b Binding) []byte {
 		out = append(out, p...)
 	}
 	return out
+}
+
+// MAC authenticates msg for a purpose with the active key: "<keyid>.<mac>".
+func (k *Keyring) MAC(purpose string, msg []byte) string {
+	return k.active + "." + base64.RawURLEncoding.EncodeToString(k.mac(k.active, purpose, msg))
+}
+
+// VerifyMAC checks a MAC made by any configured key.
+func (k *Keyring) VerifyMAC(purpose string, msg []byte, tag string) bool {
+	id, b64, ok := strings.Cut(tag, ".")
+	if !ok {
+		return false
+	}
+	if _, known := k.macKeys[id]; !known {
+		return false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(b64)
+	return err == nil && hmac.Equal(got, k.mac(id, purpose, msg))
+}
+
+func (k *Keyring) mac(keyID, purpose string, msg []byte) []byte {
+	m := hmac.New(sha256.New, k.macKeys[keyID])
+	m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(purpose))))
+	m.Write([]byte(purpose))
+	m.Write(msg)
+	return m.Sum(nil)
 }

@@ -110,3 +110,26 @@ func TestParseKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestMAC(t *testing.T) {
+	old, _ := New([]Key{testKey("k1", 1)})
+	tag := old.MAC("state", []byte("abc"))
+	if !old.VerifyMAC("state", []byte("abc"), tag) {
+		t.Fatal("own MAC does not verify")
+	}
+	for name, ok := range map[string]bool{
+		"other message": old.VerifyMAC("state", []byte("abd"), tag),
+		"other purpose": old.VerifyMAC("code", []byte("abc"), tag),
+		"garbage":       old.VerifyMAC("state", []byte("abc"), "k1.xyz"),
+		"no key id":     old.VerifyMAC("state", []byte("abc"), "nodot"),
+		"unknown key":   old.VerifyMAC("state", []byte("abc"), "k9"+tag[2:]),
+	} {
+		if ok {
+			t.Errorf("%s verified", name)
+		}
+	}
+	rotated, _ := New([]Key{testKey("k2", 2), testKey("k1", 1)})
+	if !rotated.VerifyMAC("state", []byte("abc"), tag) {
+		t.Fatal("a MAC from the previous key no longer verifies during rotation")
+	}
+}

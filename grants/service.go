@@ -1,0 +1,102 @@
+package grants
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/confhub/confhub/connectors"
+	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/internal/vault"
+)
+
+// ZoomClient is the part of the Zoom client the grants feature uses.
+type ZoomClient interface {
+	ZoomAuth
+	AuthCodeURL(app zoom.App, redirectURL, state, verifier string) string
+	Exchange(ctx context.Context, app zoom.App, redirectURL, code, verifier string) (*zoom.Token, error)
+	Revoke(ctx context.Context, app zoom.App, token string) error
+	Me(ctx context.Context, token string) (zoom.User, error)
+}
+
+// ConnectorSource gives connector facts the grants feature needs.
+type ConnectorSource interface {
+	Credentials
+	ConnectorID(ctx context.Context, appID uuid.UUID, provider string) (uuid.UUID, error)
+	ZoomWebhookSecrets(ctx context.Context, clientID string) ([]connectors.WebhookSecret, error)
+}
+
+// Applications checks redirect URIs and API keys.
+type Applications interface {
+	HasRedirectURI(ctx context.Context, appID uuid.UUID, url string) (bool, error)
+	Authenticate(ctx context.Context, key string) (uuid.UUID, error)
+}
+
+// Service is the grants feature.
+type Service struct {
+	*Store
+	pool       *pgxpool.Pool
+	vault      *vault.Keyring
+	zoom       ZoomClient
+	connectors ConnectorSource
+	apps       Applications
+	Tokens     *Tokens
+	// callbackURL is our /v3/connect/callback, registered on the Zoom app.
+	callbackURL string
+	now         func() time.Time
+	log         *slog.Logger
+}
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	Pool       *pgxpool.Pool
+	Vault      *vault.Keyring
+	Zoom       ZoomClient
+	Connectors ConnectorSource
+	Apps       Applications
+	PublicURL  string
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// NewService wires the grants feature.
+func NewService(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{
+		Store: NewStore(d.Pool, d.Vault), pool: d.Pool, vault: d.Vault, zoom: d.Zoom, connectors: d.Connectors, apps: d.Apps,
+		Tokens:      NewTokens(d.Pool, d.Vault, d.Zoom, d.Connectors, d.Now, d.Log),
+		callbackURL: d.PublicURL + "/v3/connect/callback", now: d.Now, log: d.Log,
+	}
+}
+
+// CallbackURL is the redirect URL to register on the Zoom app.
+func (s *Service) CallbackURL() string { return s.callbackURL }
+
+// Delete removes a grant and its tokens, then revokes the tokens at Zoom
+// (best effort: the grant is gone from our side whatever Zoom says).
+func (s *Service) Delete(ctx context.Context, appID uuid.UUID, id string) error {
+	g, refresh, err := s.deleteGrant(ctx, appID, id)
+	if err != nil {
+		return err
+	}
+	if g.Provider != ProviderZoom || refresh == "" {
+		return nil
+	}
+	creds, err := s.connectors.ZoomCredentials(ctx, appID)
+	if err != nil {
+		s.log.Info("grant deleted; no Zoom connector to revoke its tokens with", "grant_id", g.ID)
+		return nil
+	}
+	if err := s.zoom.Revoke(ctx, zoom.App{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret}, refresh); err != nil {
+		s.log.Warn("grant deleted; revoking its Zoom token failed", "grant_id", g.ID, "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/vault"
+)
+
+// Store keeps grants in PostgreSQL. Every query is scoped by application id.
+type Store struct {
+	pool  *pgxpool.Pool
+	vault *vault.Keyring
+}
+
+// NewStore returns a Store.
+func NewStore(pool *pgxpool.Pool, kr *vault.Keyring) *Store { return &Store{pool: pool, vault: kr} }
+
+const grantColumns = `id, application_id, provider, grant_status, COALESCE(invalid_reason, ''), email, COALESCE(name, ''),
+	provider_user_id, COALESCE(provider_account_id, ''), scope, created_at, updated_at`
+
+func scanGrant(r pgx.CollectableRow) (Grant, error) {
+	var g Grant
+	err := r.Scan(&g.ID, &g.ApplicationID, &g.Provider, &g.Status, &g.InvalidReason, &g.Email, &g.Name,
+		&g.ProviderUserID, &g.ProviderAccountID, &g.Scope, &g.CreatedAt, &g.UpdatedAt)
+	return g, err
+}
+
+func errGrantNotFound() error { return apperr.NotFoundf("grant not found") }
+
+// Get returns one grant of the application.
+func (s *Store) Get(ctx context.Context, appID uuid.UUID, id string) (Grant, error) {
+	gid, err := uuid.Parse(id)
+	if err != nil {
+		return Grant{}, errGrantNotFound()
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+grantColumns+` FROM grants WHERE application_id = $1 AND id = $2`, appID, gid)
+	if err != nil {
+		return Grant{}, err
+	}
+	g, err := pgx.CollectExactlyOneRow(rows, scanGrant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return g, errGrantNotFound()
+	}
+	return g, err
+}
+
+// List returns a page of the application's grants.
+func (s *Store) List(ctx context.Context, appID uuid.UUID, f ListFilter) ([]Grant, error) {
+	if f.Provider != "" && f.Provider != ProviderZoom && f.Provider != ProviderVirtualCalendar {
+		return nil, apperr.InvalidField("provider", "unknown provider %q (supported: zoom, virtual-calendar)", f.Provider)
+	}
+	if f.Status != "" && f.Status != StatusValid && f.Status != StatusInvalid {
+		return nil, apperr.InvalidField("grant_status", "must be valid or invalid")
+	}
+	if len(f.Email) > 320 || strings.IndexFunc(f.Email, unicode.IsControl) >= 0 {
+		return nil, apperr.InvalidField("email", "must be at most 320 characters without control characters")
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+grantColumns+` FROM grants WHERE application_id = $1
+		AND ($2 = '' OR provider = $2) AND ($3 = '' OR grant_status = $3) AND ($4 = '' OR lower(email) = lower($4))
+		ORDER BY created_at, id LIMIT $5 OFFSET $6`, appID, f.Provider, f.Status, f.Email, f.Limit, f.Offset)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanGrant)
+}
+
+// Update changes a grant's display name.
+func (s *Store) Update(ctx context.Context, appID uuid.UUID, id string, in UpdateInput) (Grant, error) {
+	gid, err := uuid.Parse(id)
+	if err != nil {
+		return Grant{}, errGrantNotFound()
+	}
+	if in.Name != nil && (len(*in.Name) > 256 || strings.IndexFunc(*in.Name, unicode.IsControl) >= 0) {
+		return Grant{}, apperr.InvalidField("name", "must be at most 256 characters without control characters")
+	}
+	rows, err := s.pool.Query(ctx, `UPDATE grants SET name = COALESCE($3, name), updated_at = now()
+		WHERE application_id = $1 AND id = $2 RETURNING `+grantColumns, appID, gid, in.Name)
+	if err != nil {
+		return Grant{}, err
+	}
+	g, err := pgx.CollectExactlyOneRow(rows, scanGrant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return g, errGrantNotFound()
+	}
+	return g, err
+}
+
+// deleteGrant removes the grant (and with it its tokens) and returns the
+// Zoom tokens it held so the caller can revoke them at Zoom.
+func (s *Store) deleteGrant(ctx context.Context, appID uuid.UUID, id string) (Grant, string, error) {
+	gid, err := uuid.Parse(id)
+	if err != nil {
+		return Grant{}, "", errGrantNotFound()
+	}
+	var g Grant
+	var refreshEnc *string
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+grantColumns+` FROM grants WHERE application_id = $1 AND id = $2 FOR UPDATE`, appID, gid)
+		if err != nil {
+			return err
+		}
+		if g, err = pgx.CollectExactlyOneRow(rows, scanGrant); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return errGrantNotFound()
+			}
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT refresh_token_enc FROM grants WHERE id = $1`, gid).Scan(&refreshEnc); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM grants WHERE application_id = $1 AND id = $2`, appID, gid)
+		return err
+	})
+	if err != nil {
+		return Grant{}, "", err
+	}
+	refresh := ""
+	if refreshEnc != nil {
+		refresh, _ = s.vault.Open(*refreshEnc, tokenBinding(appID, gid, "refresh_token_enc"))
+	}
+	return g, refresh, nil
+}
+
+// upsertZoom stores a Zoom user's tokens in the application's grant for that
+// user: a new grant, or the existing one re-authenticated (same id, valid
+// again). The row id is settled before sealing, because ciphertexts are
+// bound to it.
+func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, u zoom.User, tok *zoom.Token, now time.Time) (Grant, error) {
+	name := strings.TrimSpace(u.FirstName + " " + u.LastName)
+	var g Grant
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		id, err := lockOrInsert(ctx, tx, appID, connectorID, ProviderZoom, u.ID, u.Email)
+		if err != nil {
+			return err
+		}
+		access, err := s.vault.Seal(tok.AccessToken, tokenBinding(appID, id, "access_token_enc"))
+		if err != nil {
+			return err
+		}
+		refresh, err := s.vault.Seal(tok.RefreshToken, tokenBinding(appID, id, "refresh_token_enc"))
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `UPDATE grants SET grant_status = 'valid', invalid_reason = NULL, connector_id = $3,
+			email = $4, name = NULLIF($5, ''), provider_account_id = $6, scope = $7, access_token_enc = $8, refresh_token_enc = $9,
+			access_expires_at = $10, token_version = token_version + 1, last_refreshed_at = $11, updated_at = now()
+			WHERE application_id = $1 AND id = $2 RETURNING `+grantColumns,
+			appID, id, connectorID, u.Email, name, u.AccountID, tok.Scopes, access, refresh, tok.Expiry, now)
+		if err != nil {
+			return err
+		}
+		g, err = pgx.CollectExactlyOneRow(rows, scanGrant)
+		return err
+	})
+	return g, err
+}
+
+// upsertVirtualCalendar returns the application's virtual-calendar grant for
+// email, creating it and its primary calendar the first time.
+func (s *Store) upsertVirtualCalendar(ctx context.Context, appID, connectorID uuid.UUID, email string) (Grant, error) {
+	var g Grant
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		id, err := lockOrInsert(ctx, tx, appID, connectorID, ProviderVirtualCalendar, email, email)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO calendars (id, application_id, grant_id, name, is_primary)
+			SELECT $1, $2, $3, $4, true WHERE NOT EXISTS (SELECT 1 FROM calendars WHERE grant_id = $3 AND is_primary)`,
+			uuid.New(), appID, id, email); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `UPDATE grants SET grant_status = 'valid', invalid_reason = NULL, connector_id = $3, updated_at = now()
+			WHERE application_id = $1 AND id = $2 RETURNING `+grantColumns, appID, id, connectorID)
+		if err != nil {
+			return err
+		}
+		g, err = pgx.CollectExactlyOneRow(rows, scanGrant)
+		return err
+	})
+	return g, err
+}
+
+// lockOrInsert returns the id of the grant for (application, provider, user),
+// inserting it if needed, with the row locked for the rest of tx.
+func lockOrInsert(ctx context.Context, tx pgx.Tx, appID, connectorID uuid.UUID, provider, providerUserID, email string) (uuid.UUID, error) {
+	var id uuid.UUID
+	err := tx.QueryRow(ctx, `INSERT INTO grants (id, application_id, provider, connector_id, provider_user_id, email)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (application_id, provider, provider_user_id) DO NOTHING RETURNING id`,
+		uuid.New(), appID, provider, connectorID, providerUserID, email).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, err
+	}
+	err = tx.QueryRow(ctx, `SELECT id FROM grants WHERE application_id = $1 AND provider = $2 AND provider_user_id = $3 FOR UPDATE`,
+		appID, provider, providerUserID).Scan(&id)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("grant for %s: %w", provider, err)
+	}
+	return id, nil
+}
+
+// invalidate marks a grant invalid and erases its tokens, in tx.
+func invalidate(ctx context.Context, tx pgx.Tx, appID, grantID uuid.UUID, reason string) error {
+	_, err := tx.Exec(ctx, `UPDATE grants SET grant_status = 'invalid', invalid_reason = $3, access_token_enc = NULL,
+		refresh_token_enc = NULL, access_expires_at = NULL, token_version = token_version + 1, updated_at = now()
+		WHERE application_id = $1 AND id = $2`, appID, grantID, reason)
+	return err
+}

@@ -1,0 +1,358 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/confhub/confhub/connectors"
+	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/vault"
+)
+
+// ZoomAuth is the part of the Zoom client the token lifecycle needs.
+type ZoomAuth interface {
+	Refresh(ctx context.Context, app zoom.App, refreshToken string) (*zoom.Token, error)
+}
+
+// Credentials gives the application's Zoom app credentials.
+type Credentials interface {
+	ZoomCredentials(ctx context.Context, appID uuid.UUID) (connectors.ZoomCredentials, error)
+}
+
+// AccessToken is a Zoom access token for a grant, valid for MinTokenLife at least.
+type AccessToken struct {
+	GrantID    uuid.UUID
+	Token      string
+	Version    int64 // the grant's token_version it came from
+	ExpiresAt  time.Time
+	ZoomUserID string
+}
+
+// Tokens hands out Zoom access tokens for grants.
+//
+// Every call reads the grant's row (a primary-key lookup), so a grant marked
+// invalid — by a deauthorization notice, a failed refresh or a deleted
+// connector — stops working at once in every process. The decrypted token is
+// cached per process by (grant, version). A refresh is single-flight per
+// grant within a process (singleflight) and across processes (SELECT ... FOR
+// UPDATE on the row, re-read after acquiring, skipped if another process
+// already refreshed), and the rotated refresh token is stored in the same
+// transaction as the new access token.
+type Tokens struct {
+	pool  *pgxpool.Pool
+	vault *vault.Keyring
+	zoom  ZoomAuth
+	creds Credentials
+	now   func() time.Time
+	log   *slog.Logger
+
+	flight singleflight.Group
+	mu     sync.Mutex
+	cache  map[uuid.UUID]AccessToken
+}
+
+// NewTokens returns a token lifecycle manager.
+func NewTokens(pool *pgxpool.Pool, kr *vault.Keyring, z ZoomAuth, creds Credentials, now func() time.Time, log *slog.Logger) *Tokens {
+	if now == nil {
+		now = time.Now
+	}
+	return &Tokens{pool: pool, vault: kr, zoom: z, creds: creds, now: now, log: log, cache: map[uuid.UUID]AccessToken{}}
+}
+
+// refreshTimeout bounds a refresh shared by several callers: it runs detached
+// from the first caller's context so one caller's cancellation cannot fail
+// the others, or abandon a rotation half-way.
+const refreshTimeout = 20 * time.Second
+
+type tokenRow struct {
+	status, reason, provider, userID string
+	connectorID                      *uuid.UUID
+	version                          int64
+	accessEnc                        *string
+	expires                          *time.Time
+}
+
+const tokenRowSelect = `SELECT grant_status, COALESCE(invalid_reason, ''), provider, provider_user_id, connector_id,
+	token_version, access_token_enc, access_expires_at FROM grants WHERE application_id = $1 AND id = $2`
+
+func scanTokenRow(row pgx.Row) (tokenRow, error) {
+	var r tokenRow
+	err := row.Scan(&r.status, &r.reason, &r.provider, &r.userID, &r.connectorID, &r.version, &r.accessEnc, &r.expires)
+	return r, err
+}
+
+// usable says why a grant cannot give tokens, or nil.
+func (r tokenRow) usable(grantID uuid.UUID) error {
+	switch {
+	case r.provider != ProviderZoom:
+		return apperr.InvalidField("conf_grant_id", "grant %s is a %s grant, not a Zoom grant", grantID, r.provider)
+	case r.status != StatusValid:
+		return &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf(
+			"grant %s is invalid (%s): the user must connect their Zoom account again", grantID, r.reason)}
+	case r.connectorID == nil:
+		return &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf(
+			"grant %s was made with a Zoom connector that has been deleted: the user must connect again", grantID)}
+	}
+	return nil
+}
+
+func (r tokenRow) freshFor(now time.Time) bool {
+	return r.accessEnc != nil && r.expires != nil && r.expires.Sub(now) >= MinTokenLife
+}
+
+// Get returns an access token valid for at least MinTokenLife.
+func (t *Tokens) Get(ctx context.Context, appID, grantID uuid.UUID) (AccessToken, error) {
+	r, err := scanTokenRow(t.pool.QueryRow(ctx, tokenRowSelect, appID, grantID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AccessToken{}, errGrantNotFound()
+	}
+	if err != nil {
+		return AccessToken{}, err
+	}
+	if err := r.usable(grantID); err != nil {
+		return AccessToken{}, err
+	}
+	if r.freshFor(t.now()) {
+		return t.decrypt(appID, grantID, r)
+	}
+	return t.refresh(ctx, appID, grantID, r.version, false)
+}
+
+// ForceRefresh is for a token Zoom refused (401/124): it refreshes unless the
+// stored token changed since failedVersion, in which case another caller has
+// already rotated it and the stored one is returned.
+func (t *Tokens) ForceRefresh(ctx context.Context, appID, grantID uuid.UUID, failedVersion int64) (AccessToken, error) {
+	return t.refresh(ctx, appID, grantID, failedVersion, true)
+}
+
+// Do calls fn with a token; if Zoom refuses the token (401/124) it forces one
+// refresh and calls fn once more.
+func (t *Tokens) Do(ctx context.Context, appID, grantID uuid.UUID, fn func(AccessToken) error) error {
+	tok, err := t.Get(ctx, appID, grantID)
+	if err != nil {
+		return err
+	}
+	err = fn(tok)
+	if zoom.ClassOf(err) != zoom.NeedsRefresh {
+		return err
+	}
+	t.log.Info("zoom refused an access token; refreshing once", "grant_id", grantID, "version", tok.Version)
+	tok, rerr := t.ForceRefresh(ctx, appID, grantID, tok.Version)
+	if rerr != nil {
+		return rerr
+	}
+	return fn(tok)
+}
+
+func (t *Tokens) decrypt(appID, grantID uuid.UUID, r tokenRow) (AccessToken, error) {
+	t.mu.Lock()
+	c, ok := t.cache[grantID]
+	t.mu.Unlock()
+	if ok && c.Version == r.version {
+		return c, nil
+	}
+	plain, err := t.vault.Open(*r.accessEnc, tokenBinding(appID, grantID, "access_token_enc"))
+	if err != nil {
+		return AccessToken{}, fmt.Errorf("grant %s access token: %w", grantID, err)
+	}
+	tok := AccessToken{GrantID: grantID, Token: plain, Version: r.version, ExpiresAt: *r.expires, ZoomUserID: r.userID}
+	t.mu.Lock()
+	t.cache[grantID] = tok
+	t.mu.Unlock()
+	return tok, nil
+}
+
+func (t *Tokens) refresh(ctx context.Context, appID, grantID uuid.UUID, seenVersion int64, force bool) (AccessToken, error) {
+	key := fmt.Sprintf("%s/%d/%t", grantID, seenVersion, force)
+	ch := t.flight.DoChan(key, func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		defer cancel()
+		return t.refreshLocked(rctx, appID, grantID, seenVersion, force)
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return AccessToken{}, res.Err
+		}
+		return res.Val.(AccessToken), nil
+	case <-ctx.Done():
+		return AccessToken{}, ctx.Err()
+	}
+}
+
+// refreshLocked runs under the grant's row lock.
+func (t *Tokens) refreshLocked(ctx context.Context, appID, grantID uuid.UUID, seenVersion int64, force bool) (AccessToken, error) {
+	tx, err := t.pool.Begin(ctx)
+	if err != nil {
+		return AccessToken{}, err
+	}
+	defer tx.Rollback(ctx)
+	r, err := scanTokenRow(tx.QueryRow(ctx, tokenRowSelect+` FOR UPDATE`, appID, grantID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AccessToken{}, errGrantNotFound()
+	}
+	if err != nil {
+		return AccessToken{}, err
+	}
+	if err := r.usable(grantID); err != nil {
+		return AccessToken{}, err
+	}
+	now := t.now()
+	// Someone refreshed while we waited for the lock, or (not forced) the
+	// stored token is still good: use it.
+	if r.freshFor(now) && (!force || r.version != seenVersion) {
+		if err := tx.Commit(ctx); err != nil {
+			return AccessToken{}, err
+		}
+		return t.decrypt(appID, grantID, r)
+	}
+	var refreshEnc *string
+	if err := tx.QueryRow(ctx, `SELECT refresh_token_enc FROM grants WHERE id = $1`, grantID).Scan(&refreshEnc); err != nil {
+		return AccessToken{}, err
+	}
+	if refreshEnc == nil {
+		return AccessToken{}, &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf("grant %s holds no refresh token: the user must connect again", grantID)}
+	}
+	refreshToken, err := t.vault.Open(*refreshEnc, tokenBinding(appID, grantID, "refresh_token_enc"))
+	if err != nil {
+		return AccessToken{}, fmt.Errorf("grant %s refresh token: %w", grantID, err)
+	}
+	creds, err := t.creds.ZoomCredentials(ctx, appID)
+	if err != nil {
+		return AccessToken{}, err
+	}
+	tok, err := t.zoom.Refresh(ctx, zoom.App{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret}, refreshToken)
+	if zoom.IsInvalidGrant(err) {
+		// The refresh token is dead for good: only the user can fix it.
+		if ierr := invalidate(ctx, tx, appID, grantID, "Zoom refused the refresh token (invalid_grant)"); ierr != nil {
+			return AccessToken{}, ierr
+		}
+		if cerr := tx.Commit(ctx); cerr != nil {
+			return AccessToken{}, cerr
+		}
+		t.log.Warn("grant invalid: zoom refused its refresh token", "grant_id", grantID)
+		return AccessToken{}, &apperr.Error{Kind: apperr.Unauthorized, Err: err, Message: fmt.Sprintf(
+			"grant %s is invalid (Zoom refused the refresh token): the user must connect their Zoom account again", grantID)}
+	}
+	if err != nil {
+		// Transient (outage, timeout, 5xx): the grant stays valid.
+		return AccessToken{}, ProviderError(err)
+	}
+	access, err := t.vault.Seal(tok.AccessToken, tokenBinding(appID, grantID, "access_token_enc"))
+	if err != nil {
+		return AccessToken{}, err
+	}
+	refresh, err := t.vault.Seal(tok.RefreshToken, tokenBinding(appID, grantID, "refresh_token_enc"))
+	if err != nil {
+		return AccessToken{}, err
+	}
+	var version int64
+	if err := tx.QueryRow(ctx, `UPDATE grants SET access_token_enc = $3, refresh_token_enc = $4, access_expires_at = $5,
+		token_version = token_version + 1, last_refreshed_at = $6, scope = CASE WHEN cardinality($7::text[]) > 0 THEN $7 ELSE scope END,
+		updated_at = now() WHERE application_id = $1 AND id = $2 RETURNING token_version`,
+		appID, grantID, access, refresh, tok.Expiry, now, tok.Scopes).Scan(&version); err != nil {
+		t.log.Error("zoom rotated a refresh token that could not be stored: the grant will need reconnecting", "grant_id", grantID, "err", err)
+		return AccessToken{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.log.Error("zoom rotated a refresh token that could not be stored: the grant will need reconnecting", "grant_id", grantID, "err", err)
+		return AccessToken{}, err
+	}
+	t.log.Info("zoom token refreshed", "grant_id", grantID, "version", version)
+	out := AccessToken{GrantID: grantID, Token: tok.AccessToken, Version: version, ExpiresAt: tok.Expiry, ZoomUserID: r.userID}
+	t.mu.Lock()
+	t.cache[grantID] = out
+	t.mu.Unlock()
+	return out, nil
+}
+
+// RefreshIdle refreshes valid Zoom grants not refreshed since before cutoff,
+// so refresh tokens never age out, and turns grants whose refresh token Zoom
+// no longer accepts (revoked, expired) invalid. It returns how many it
+// refreshed and how many turned invalid.
+func (t *Tokens) RefreshIdle(ctx context.Context, cutoff time.Time, limit int) (refreshed, invalidated int, err error) {
+	rows, err := t.pool.Query(ctx, `SELECT application_id, id, token_version FROM grants WHERE provider = 'zoom'
+		AND grant_status = 'valid' AND connector_id IS NOT NULL AND COALESCE(last_refreshed_at, created_at) < $1
+		ORDER BY COALESCE(last_refreshed_at, created_at) LIMIT $2`, cutoff, limit)
+	if err != nil {
+		return 0, 0, err
+	}
+	type due struct {
+		app, id uuid.UUID
+		version int64
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (due, error) {
+		var d due
+		return d, r.Scan(&d.app, &d.id, &d.version)
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, d := range list {
+		_, err := t.ForceRefresh(ctx, d.app, d.id, d.version)
+		switch {
+		case err == nil:
+			refreshed++
+		case apperr.IsKind(err, apperr.Unauthorized):
+			invalidated++
+		default:
+			t.log.Warn("idle grant refresh failed; will retry", "grant_id", d.id, "err", err)
+		}
+	}
+	return refreshed, invalidated, nil
+}
+
+// ProviderError turns a Zoom failure into a domain error: the user's fault
+// (validation, permission, scope, daily limit) as a 4xx, Zoom's as 502/504.
+func ProviderError(err error) error {
+	var ze *zoom.Error
+	if !errors.As(err, &ze) {
+		return err
+	}
+	details := map[string]any{"code": ze.Code, "message": ze.Message}
+	if ze.HTTPStatus == 0 {
+		return &apperr.Error{Kind: apperr.ProviderTimeout, Message: "Zoom did not answer", Err: err, ProviderError: map[string]any{"message": ze.Err.Error()}}
+	}
+	e := &apperr.Error{Kind: apperr.Provider, Message: "Zoom refused the request: " + ze.Message, Err: err, ProviderError: details}
+	switch {
+	case ze.RateLimit != nil && ze.RateLimit.Kind == zoom.RateLimitDaily:
+		e.Kind = apperr.RateLimited
+		e.Message = "Zoom's daily limit for this user is reached; it resets at " + ze.RateLimit.ResumeAt.UTC().Format(time.RFC3339)
+		details["resume_at"] = ze.RateLimit.ResumeAt.Unix()
+	case ze.HTTPStatus == 429:
+		e.Kind = apperr.RateLimited
+		e.Message = "Zoom's per-second rate limit was hit: try again shortly"
+	case ze.Code == zoom.CodeValidation:
+		e.Kind = apperr.Invalid
+		e.Message = "Zoom rejected the meeting: " + ze.Message
+		if len(ze.Fields) > 0 {
+			details["errors"] = ze.Fields
+		}
+	case ze.Code == zoom.CodeNoPermission:
+		e.Kind = apperr.Forbidden
+		e.Message = "Zoom says the user may not do this (code 200, e.g. a Basic account creating meetings through the API): " + ze.Message
+	case ze.Code == zoom.CodeMissingScope:
+		e.Kind = apperr.Forbidden
+		e.Message = "the Zoom app lacks a scope for this (code 4711): " + ze.Message
+	case ze.HTTPStatus == 404:
+		e.Kind = apperr.NotFound
+	case ze.HTTPStatus >= 500:
+		e.Kind = apperr.Provider
+	case ze.HTTPStatus == 401:
+		e.Kind = apperr.Unauthorized
+		e.Message = "Zoom refused the grant's token: the user may need to connect again"
+	case ze.HTTPStatus >= 400:
+		e.Kind = apperr.Invalid
+	}
+	return e
+}
