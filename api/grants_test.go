@@ -607,3 +607,14 @@ func hmacHex(key, msg string) string {
 	m.Write([]byte(msg))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+func zoomsimFaults(op string, status int) zoomsim.Faults {
+	if op == "" {
+		return zoomsim.Faults{}
+	}
+	return zoomsim.Faults{Ops: map[string]zoomsim.OpFault{op: {ErrorRate: 1, ErrorStatus: status}}}
+}
+
+func zoomsimDrop(op string) zoomsim.Faults {
+	return zoomsim.Faults{Ops: map[string]zoomsim.OpFault{op: {DropRate: 1}}}
+}

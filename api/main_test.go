@@ -25,7 +25,13 @@ import (
 	"github.com/confhub/confhub/internal/vault"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
+func TestMain(m *testing.M) {
+	// The same binary doubles as a second process for the refresh-race test.
+	if os.Getenv("CONFHUB_TOKEN_HELPER") == "1" {
+		os.Exit(tokenHelper())
+	}
+	os.Exit(pgtest.Run(m))
+}
 
 // syncBuffer collects log output written from concurrent handlers.
 type syncBuffer struct {

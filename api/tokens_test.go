@@ -1,0 +1,322 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/confhub/confhub/connectors"
+	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/grants"
+	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/vault"
+)
+
+// zoomGrant connects z's user through bring-your-own and returns the grant id.
+func (e *env) zoomGrant(z zoomApp) uuid.UUID {
+	e.t.Helper()
+	r := e.do("POST", "/v3/connect/custom", z.key, map[string]any{"provider": "zoom", "settings": map[string]any{"refresh_token": e.simRefreshToken(z)}})
+	e.expect(r, 201, "zoom grant")
+	return uuid.MustParse(r.data()["id"].(string))
+}
+
+func (e *env) refreshes(z zoomApp) int { return e.sim.Stats().Refreshes[z.clientID] }
+
+func (e *env) sealInto(z zoomApp, grant uuid.UUID, column, value string) {
+	e.t.Helper()
+	sealed, err := e.keys.Seal(value, vault.Binding{ApplicationID: z.appID.String(), Table: "grants", RowID: grant.String(), Column: column})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.pool.Exec(context.Background(), fmt.Sprintf(`UPDATE grants SET %s = $2 WHERE id = $1`, column), grant, sealed); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) grantStatus(grant uuid.UUID) (status string, hasTokens bool) {
+	e.t.Helper()
+	err := e.pool.QueryRow(context.Background(), `SELECT grant_status, access_token_enc IS NOT NULL OR refresh_token_enc IS NOT NULL FROM grants WHERE id = $1`, grant).Scan(&status, &hasTokens)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return status, hasTokens
+}
+
+func TestTokensRefreshWhenLessThanFiveMinutesRemain(t *testing.T) {
+	e := newEnv(t)
+	z := e.zoomApp(zoomScopes, false)
+	g := e.zoomGrant(z)
+	ctx := context.Background()
+	before := e.refreshes(z)
+	first, err := e.grants.Tokens.Get(ctx, z.appID, g)
+	if err != nil || e.refreshes(z) != before {
+		t.Fatalf("a fresh token: %v, refreshes %d -> %d", err, before, e.refreshes(z))
+	}
+	e.clock.Advance(55 * time.Minute) // 3599 s tokens: 4m59s left
+	second, err := e.grants.Tokens.Get(ctx, z.appID, g)
+	if err != nil || second.Token == first.Token || second.Version != first.Version+1 || e.refreshes(z) != before+1 {
+		t.Fatalf("near expiry: %v, version %d -> %d, refreshes +%d", err, first.Version, second.Version, e.refreshes(z)-before)
+	}
+	if second.ExpiresAt.Sub(e.clock.Now()) < grants.MinTokenLife {
+		t.Fatalf("handed out a token with %v left", second.ExpiresAt.Sub(e.clock.Now()))
+	}
+	third, _ := e.grants.Tokens.Get(ctx, z.appID, g)
+	if third.Token != second.Token || e.refreshes(z) != before+1 {
+		t.Fatal("a refreshed token was refreshed again")
+	}
+	zc := zoom.New(zoom.Config{OAuthURL: e.simURL, APIURL: e.simURL + "/v2", Now: e.clock.Now})
+	if _, err := zc.Me(ctx, third.Token); err != nil {
+		t.Fatalf("the refreshed token at Zoom: %v", err)
+	}
+}
+
+func TestRefusedTokenIsRefreshedOnceAndRetriedOnce(t *testing.T) {
+	e := newEnv(t)
+	z := e.zoomApp(zoomScopes, false)
+	g := e.zoomGrant(z)
+	ctx := context.Background()
+	e.sealInto(z, g, "access_token_enc", "a-token-zoom-never-issued") // still "fresh" by its expiry
+	zc := zoom.New(zoom.Config{OAuthURL: e.simURL, APIURL: e.simURL + "/v2", Now: e.clock.Now})
+	before := e.refreshes(z)
+	calls := 0
+	err := e.grants.Tokens.Do(ctx, z.appID, g, func(tok grants.AccessToken) error {
+		calls++
+		_, err := zc.Me(ctx, tok.Token)
+		return err
+	})
+	if err != nil || calls != 2 || e.refreshes(z) != before+1 {
+		t.Fatalf("Do: %v after %d calls and %d refreshes, want success after 2 calls and 1 refresh", err, calls, e.refreshes(z)-before)
+	}
+	// A second caller that failed with the same, now superseded, version finds
+	// the token already rotated and does not refresh again.
+	tok, _ := e.grants.Tokens.Get(ctx, z.appID, g)
+	if _, err := e.grants.Tokens.ForceRefresh(ctx, z.appID, g, tok.Version-1); err != nil || e.refreshes(z) != before+1 {
+		t.Fatalf("force refresh with a stale version: %v, refreshes +%d", err, e.refreshes(z)-before)
+	}
+}
+
+func TestInvalidGrantMarksTheGrantInvalid(t *testing.T) {
+	e := newEnv(t)
+	z := e.zoomApp(zoomScopes, false)
+	g := e.zoomGrant(z)
+	ctx := context.Background()
+	e.sealInto(z, g, "refresh_token_enc", "a-refresh-token-zoom-never-issued")
+	e.clock.Advance(58 * time.Minute)
+	_, err := e.grants.Tokens.Get(ctx, z.appID, g)
+	if !apperr.IsKind(err, apperr.Unauthorized) || !strings.Contains(err.Error(), g.String()) || !strings.Contains(err.Error(), "connect") {
+		t.Fatalf("Get with a dead refresh token: %v", err)
+	}
+	if status, hasTokens := e.grantStatus(g); status != "invalid" || hasTokens {
+		t.Fatalf("grant %s, tokens kept %v", status, hasTokens)
+	}
+	if _, err := e.grants.Tokens.Get(ctx, z.appID, g); !apperr.IsKind(err, apperr.Unauthorized) {
+		t.Fatalf("an invalid grant: %v", err)
+	}
+	// Connecting again revives the same grant.
+	if again := e.zoomGrant(z); again != g {
+		t.Fatalf("reconnecting made grant %s, want %s", again, g)
+	}
+	if status, _ := e.grantStatus(g); status != "valid" {
+		t.Fatalf("after reconnecting: %s", status)
+	}
+}
+
+func TestTransientFailuresNeverInvalidate(t *testing.T) {
+	e := newEnv(t)
+	z := e.zoomApp(zoomScopes, false)
+	g := e.zoomGrant(z)
+	ctx := context.Background()
+	e.clock.Advance(58 * time.Minute)
+	for _, status := range []int{500, 503, 429} {
+		_ = e.sim.SetFaults(zoomsimFaults("token", status))
+		_, err := e.grants.Tokens.Get(ctx, z.appID, g)
+		if err == nil || apperr.IsKind(err, apperr.Unauthorized) {
+			t.Fatalf("refresh during a %d: %v", status, err)
+		}
+		if st, hasTokens := e.grantStatus(g); st != "valid" || !hasTokens {
+			t.Fatalf("a %d at Zoom turned the grant %s", status, st)
+		}
+	}
+	// Zoom unreachable.
+	_ = e.sim.SetFaults(zoomsimDrop("token"))
+	if _, err := e.grants.Tokens.Get(ctx, z.appID, g); err == nil {
+		t.Fatal("a dropped refresh answer went unnoticed")
+	}
+	_ = e.sim.SetFaults(zoomsimFaults("", 0))
+	// The dropped answer rotated the token at Zoom: the stored one is now dead.
+	// That is Zoom's design (a lost refresh answer cannot be recovered); the
+	// grant turns invalid on the next refresh and asks for reconnection.
+	if _, err := e.grants.Tokens.Get(ctx, z.appID, g); !apperr.IsKind(err, apperr.Unauthorized) {
+		t.Fatalf("after a lost refresh answer: %v", err)
+	}
+}
+
+func TestTransientFailureThenRecovery(t *testing.T) {
+	e := newEnv(t)
+	z := e.zoomApp(zoomScopes, false)
+	g := e.zoomGrant(z)
+	ctx := context.Background()
+	e.clock.Advance(58 * time.Minute)
+	_ = e.sim.SetFaults(zoomsimFaults("token", 502))
+	_, err := e.grants.Tokens.Get(ctx, z.appID, g)
+	if ae, ok := apperr.As(err); !ok || (ae.Kind != apperr.Provider && ae.Kind != apperr.ProviderTimeout) {
+		t.Fatalf("a 502 from Zoom: %v", err)
+	}
+	_ = e.sim.SetFaults(zoomsimFaults("", 0))
+	if _, err := e.grants.Tokens.Get(ctx, z.appID, g); err != nil {
+		t.Fatalf("after Zoom recovered: %v", err)
+	}
+}
+
+func TestDeletedConnectorStopsItsGrants(t *testing.T) {
+	e := newEnv(t)
+	z := e.zoomApp(zoomScopes, false)
+	g := e.zoomGrant(z)
+	e.expect(e.do("DELETE", "/v3/connectors/zoom", z.key, nil), 200, "delete connector")
+	_, err := e.grants.Tokens.Get(context.Background(), z.appID, g)
+	if !apperr.IsKind(err, apperr.Unauthorized) || !strings.Contains(err.Error(), "connector") {
+		t.Fatalf("a grant of a deleted connector: %v", err)
+	}
+}
+
+func TestIdleGrantsAreRefreshedAndRevokedOnesInvalidated(t *testing.T) {
+	e := newEnv(t)
+	z := e.zoomApp(zoomScopes, false)
+	idle := e.zoomGrant(z)
+	other := e.zoomApp(zoomScopes, false)
+	recent := e.zoomGrant(other)
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `UPDATE grants SET last_refreshed_at = now() - interval '8 days' WHERE id = $1`, idle); err != nil {
+		t.Fatal(err)
+	}
+	refreshed, invalid, err := e.grants.Tokens.RefreshIdle(ctx, e.clock.Now().Add(-7*24*time.Hour), 100)
+	if err != nil || refreshed != 1 || invalid != 0 {
+		t.Fatalf("RefreshIdle: %d refreshed, %d invalid, %v; want 1, 0", refreshed, invalid, err)
+	}
+	// The user revokes the app at Zoom while we are not listening.
+	if _, err := e.pool.Exec(ctx, `UPDATE grants SET last_refreshed_at = now() - interval '8 days' WHERE id = $1`, recent); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.client.Post(e.simURL+"/_sim/users/"+other.user.ID+"/deauthorize", "application/json", strings.NewReader(`{"client_id":"`+other.clientID+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	refreshed, invalid, _ = e.grants.Tokens.RefreshIdle(ctx, e.clock.Now().Add(-7*24*time.Hour), 100)
+	if refreshed != 0 || invalid != 1 {
+		t.Fatalf("RefreshIdle after a revoke: %d refreshed, %d invalid; want 0, 1", refreshed, invalid)
+	}
+	if st, _ := e.grantStatus(recent); st != "invalid" {
+		t.Fatalf("revoked grant is %s", st)
+	}
+}
+
+// 64 token requests for one expired grant, 32 in each of two processes that
+// share only the database, make exactly one refresh at Zoom.
+func TestSixtyFourConcurrentRequestsAcrossTwoProcessesRefreshOnce(t *testing.T) {
+	e := newEnv(t)
+	z := e.zoomApp(zoomScopes, false)
+	g := e.zoomGrant(z)
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `UPDATE grants SET access_expires_at = now() - interval '1 minute' WHERE id = $1`, g); err != nil {
+		t.Fatal(err)
+	}
+	var version int64
+	_ = e.pool.QueryRow(ctx, `SELECT token_version FROM grants WHERE id = $1`, g).Scan(&version)
+	before := e.refreshes(z)
+	startAt := time.Now().Add(2 * time.Second)
+	outs := make([]bytes.Buffer, 2)
+	errs := make([]bytes.Buffer, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "CONFHUB_TOKEN_HELPER=1", "HELPER_DB="+e.dbURL, "HELPER_SIM="+e.simURL,
+			"HELPER_APP="+z.appID.String(), "HELPER_GRANT="+g.String(), "HELPER_N=32",
+			"HELPER_START_AT="+strconv.FormatInt(startAt.UnixNano(), 10))
+		cmd.Stdout, cmd.Stderr = &outs[i], &errs[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cmd.Run(); err != nil {
+				t.Errorf("process %d: %v: %s", i, err, errs[i].String())
+			}
+		}()
+	}
+	wg.Wait()
+	var tokens []string
+	for i := range outs {
+		tokens = append(tokens, strings.Fields(outs[i].String())...)
+	}
+	if len(tokens) != 64 {
+		t.Fatalf("%d tokens from the two processes, want 64", len(tokens))
+	}
+	for _, tok := range tokens {
+		if tok != tokens[0] {
+			t.Fatal("the processes were handed different tokens")
+		}
+	}
+	if got := e.refreshes(z) - before; got != 1 {
+		t.Fatalf("Zoom saw %d refreshes, want exactly 1", got)
+	}
+	var status string
+	var after int64
+	_ = e.pool.QueryRow(ctx, `SELECT grant_status, token_version FROM grants WHERE id = $1`, g).Scan(&status, &after)
+	if status != "valid" || after != version+1 {
+		t.Fatalf("grant %s at version %d, want valid at %d", status, after, version+1)
+	}
+	zc := zoom.New(zoom.Config{OAuthURL: e.simURL, APIURL: e.simURL + "/v2"})
+	if _, err := zc.Me(ctx, tokens[0]); err != nil {
+		t.Fatalf("the shared token at Zoom: %v", err)
+	}
+}
+
+// tokenHelper is the second process of the race test: it asks for the
+// grant's token from HELPER_N goroutines at HELPER_START_AT and prints them.
+func tokenHelper() int {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("HELPER_DB"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer pool.Close()
+	kr, _ := vault.New([]vault.Key{{ID: "test1", Secret: bytes.Repeat([]byte{42}, vault.KeySize)}})
+	sim := os.Getenv("HELPER_SIM")
+	tokens := grants.NewTokens(pool, kr, zoom.New(zoom.Config{OAuthURL: sim, APIURL: sim + "/v2"}),
+		connectors.NewStore(pool, kr), nil, slog.New(slog.DiscardHandler))
+	app, grant := uuid.MustParse(os.Getenv("HELPER_APP")), uuid.MustParse(os.Getenv("HELPER_GRANT"))
+	n, _ := strconv.Atoi(os.Getenv("HELPER_N"))
+	at, _ := strconv.ParseInt(os.Getenv("HELPER_START_AT"), 10, 64)
+	time.Sleep(time.Until(time.Unix(0, at)))
+	out := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := tokens.Get(ctx, app, grant)
+			out[i], errs[i] = tok.Token, err
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			fmt.Fprintln(os.Stderr, errs[i])
+			return 1
+		}
+		fmt.Println(out[i])
+	}
+	return 0
+}
