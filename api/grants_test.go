@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -225,6 +226,23 @@ func TestNylasSDKPKCEShapes(t *testing.T) {
 	}
 	e := newEnv(t)
 	z := e.zoomApp(zoomScopes, false)
+
+	// Exactly what urlForOAuth2PKCE builds: access_type online by default,
+	// login_hint with include_grant_scopes, prompt, and a UUID as the secret.
+	secret := uuid.NewString()
+	sum := sha256.Sum256([]byte(secret))
+	secretHash := strings.TrimRight(base64.StdEncoding.EncodeToString([]byte(hex.EncodeToString(sum[:]))), "=")
+	sdkQuery := url.Values{"client_id": {z.appID.String()}, "redirect_uri": {appRedirect}, "access_type": {"online"},
+		"response_type": {"code"}, "provider": {"zoom"}, "login_hint": {z.user.Email}, "include_grant_scopes": {"true"},
+		"prompt": {"select_provider"}, "state": {"sdk-state"}, "code_challenge_method": {"s256"}, "code_challenge": {secretHash}}
+	back := e.hostedFlow(z, sdkQuery, z.user.Email, "allow")
+	// exchangeCodeForToken: snake_case JSON, the API key as client_secret when none is given.
+	r := e.do("POST", "/v3/connect/token", "", map[string]any{"code": back.Query().Get("code"), "redirect_uri": appRedirect,
+		"client_id": z.appID.String(), "client_secret": z.key, "code_verifier": secret, "grant_type": "authorization_code"})
+	if r.Status != 200 || r.Body["grant_id"] == nil || back.Query().Get("state") != "sdk-state" {
+		t.Fatalf("the SDK's exact flow: %d %s", r.Status, r.Raw)
+	}
+
 	for _, tc := range []struct {
 		name, verifier, challenge, method, secret string
 	}{

@@ -40,7 +40,7 @@ var meetingCreateScopes = []string{"meeting:write:meeting", "meeting:write", "me
 // AuthRequest is GET /v3/connect/auth's query.
 type AuthRequest struct {
 	ClientID, RedirectURI, ResponseType, Provider, AccessType string
-	State, Scope, LoginHint, CodeChallenge, ChallengeMethod  string
+	State, Scope, LoginHint, CodeChallenge, ChallengeMethod   string
 }
 
 // StartAuth validates a hosted-auth request and returns Zoom's consent URL.
@@ -109,7 +109,7 @@ func (s *Service) StartAuth(ctx context.Context, q AuthRequest) (string, error) 
 
 type oauthState struct {
 	id, redirectURI, clientState, challenge, method, verifierEnc string
-	appID                                                       uuid.UUID
+	appID                                                        uuid.UUID
 }
 
 // Callback finishes hosted auth: it returns where to send the browser (the
