@@ -324,3 +324,20 @@ func TestZoomsimCommandServesAndStops(t *testing.T) {
 		t.Fatalf("startup output: %s", out)
 	}
 }
+
+// Key rotation walks these columns by name: each must exist, with the id and
+// application_id columns the binding uses.
+func TestEncryptedColumnsExist(t *testing.T) {
+	pool, _ := pgtest.New(t)
+	for _, c := range encryptedColumns() {
+		var n int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.columns
+			WHERE table_schema = 'public' AND table_name = $1 AND column_name IN ($2, 'id', 'application_id')`, c.Table, c.Column).Scan(&n)
+		if err != nil || n != 3 {
+			t.Errorf("%s.%s: %d of the 3 columns rotation needs exist (%v)", c.Table, c.Column, n, err)
+		}
+	}
+	if len(encryptedColumns()) < 5 {
+		t.Fatalf("only %d encrypted columns registered", len(encryptedColumns()))
+	}
+}
