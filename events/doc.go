@@ -1,2 +1,0 @@
-// Package events will own calendars and events with Zoom autocreate. See issue #5.
-package events

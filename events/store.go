@@ -1,0 +1,318 @@
+package events
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/confhub/confhub/internal/apperr"
+)
+
+// Store keeps calendars and events in PostgreSQL, scoped by application and grant.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns a Store.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// ErrVersion means the event changed since it was read.
+var ErrVersion = errors.New("events: the event changed concurrently")
+
+func errNotFound(what string) error { return apperr.NotFoundf("%s not found", what) }
+
+// CalendarGrant checks that grantID is a valid virtual-calendar grant of the application.
+func (s *Store) CalendarGrant(ctx context.Context, appID uuid.UUID, grantID string) (uuid.UUID, error) {
+	gid, err := uuid.Parse(grantID)
+	if err != nil {
+		return uuid.Nil, errNotFound("grant")
+	}
+	var provider, status string
+	err = s.pool.QueryRow(ctx, `SELECT provider, grant_status FROM grants WHERE application_id = $1 AND id = $2`, appID, gid).Scan(&provider, &status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, errNotFound("grant")
+	}
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if provider != "virtual-calendar" {
+		return uuid.Nil, apperr.InvalidField("grant_id", "grant %s is a %s grant: calendars and events live on virtual-calendar grants", gid, provider)
+	}
+	if status != "valid" {
+		return uuid.Nil, &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf("grant %s is invalid", gid)}
+	}
+	return gid, nil
+}
+
+const calendarColumns = `id, grant_id, name, COALESCE(description, ''), COALESCE(timezone, ''), is_primary, read_only, created_at, updated_at`
+
+func scanCalendar(r pgx.CollectableRow) (Calendar, error) {
+	var c Calendar
+	return c, r.Scan(&c.ID, &c.GrantID, &c.Name, &c.Description, &c.Timezone, &c.IsPrimary, &c.ReadOnly, &c.CreatedAt, &c.UpdatedAt)
+}
+
+func validCalendar(in CalendarInput, creating bool) error {
+	if creating && (in.Name == nil || strings.TrimSpace(*in.Name) == "") {
+		return apperr.InvalidField("name", "is required")
+	}
+	if in.Name != nil {
+		if strings.TrimSpace(*in.Name) == "" {
+			return apperr.InvalidField("name", "must not be empty")
+		}
+		if err := validText("name", *in.Name, 256); err != nil {
+			return err
+		}
+	}
+	if in.Description != nil {
+		if err := validText("description", *in.Description, 4096); err != nil {
+			return err
+		}
+	}
+	if in.Timezone != nil && *in.Timezone != "" && !validTZ(*in.Timezone) {
+		return apperr.InvalidField("timezone", "must be an IANA time zone such as Europe/Berlin")
+	}
+	return nil
+}
+
+// CreateCalendar adds a calendar; a grant's first calendar is its primary.
+func (s *Store) CreateCalendar(ctx context.Context, appID, grantID uuid.UUID, in CalendarInput) (Calendar, error) {
+	if err := validCalendar(in, true); err != nil {
+		return Calendar{}, err
+	}
+	rows, err := s.pool.Query(ctx, `INSERT INTO calendars (id, application_id, grant_id, name, description, timezone, is_primary)
+		VALUES ($1, $2, $3, $4, $5, $6, NOT EXISTS (SELECT 1 FROM calendars WHERE grant_id = $3 AND is_primary))
+		RETURNING `+calendarColumns, uuid.New(), appID, grantID, *in.Name, in.Description, in.Timezone)
+	if err != nil {
+		return Calendar{}, err
+	}
+	return pgx.CollectExactlyOneRow(rows, scanCalendar)
+}
+
+// ListCalendars lists a grant's calendars, primary first.
+func (s *Store) ListCalendars(ctx context.Context, appID, grantID uuid.UUID) ([]Calendar, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+calendarColumns+` FROM calendars WHERE application_id = $1 AND grant_id = $2
+		ORDER BY is_primary DESC, created_at, id`, appID, grantID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanCalendar)
+}
+
+// GetCalendar returns a calendar by id, or the primary one for "primary".
+func (s *Store) GetCalendar(ctx context.Context, appID, grantID uuid.UUID, id string) (Calendar, error) {
+	var rows pgx.Rows
+	var err error
+	if id == "primary" {
+		rows, err = s.pool.Query(ctx, `SELECT `+calendarColumns+` FROM calendars WHERE application_id = $1 AND grant_id = $2 AND is_primary`, appID, grantID)
+	} else {
+		cid, perr := uuid.Parse(id)
+		if perr != nil {
+			return Calendar{}, errNotFound("calendar")
+		}
+		rows, err = s.pool.Query(ctx, `SELECT `+calendarColumns+` FROM calendars WHERE application_id = $1 AND grant_id = $2 AND id = $3`, appID, grantID, cid)
+	}
+	if err != nil {
+		return Calendar{}, err
+	}
+	c, err := pgx.CollectExactlyOneRow(rows, scanCalendar)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, errNotFound("calendar")
+	}
+	return c, err
+}
+
+// UpdateCalendar changes the fields present in in.
+func (s *Store) UpdateCalendar(ctx context.Context, appID, grantID uuid.UUID, id string, in CalendarInput) (Calendar, error) {
+	if err := validCalendar(in, false); err != nil {
+		return Calendar{}, err
+	}
+	c, err := s.GetCalendar(ctx, appID, grantID, id)
+	if err != nil {
+		return Calendar{}, err
+	}
+	rows, err := s.pool.Query(ctx, `UPDATE calendars SET name = COALESCE($4, name), description = COALESCE($5, description),
+		timezone = COALESCE($6, timezone), updated_at = now() WHERE application_id = $1 AND grant_id = $2 AND id = $3
+		RETURNING `+calendarColumns, appID, grantID, c.ID, in.Name, in.Description, in.Timezone)
+	if err != nil {
+		return Calendar{}, err
+	}
+	return pgx.CollectExactlyOneRow(rows, scanCalendar)
+}
+
+// DeleteCalendar removes a calendar that is not the primary one, with its events.
+func (s *Store) DeleteCalendar(ctx context.Context, appID, grantID uuid.UUID, id string) (Calendar, error) {
+	c, err := s.GetCalendar(ctx, appID, grantID, id)
+	if err != nil {
+		return c, err
+	}
+	if c.IsPrimary {
+		return c, apperr.Conflictf("the primary calendar cannot be deleted")
+	}
+	_, err = s.pool.Exec(ctx, `DELETE FROM calendars WHERE application_id = $1 AND grant_id = $2 AND id = $3`, appID, grantID, c.ID)
+	return c, err
+}
+
+const eventColumns = `id, application_id, grant_id, calendar_id, title, description, location, busy, status, visibility,
+	participants, when_json, starts_at, ends_at, metadata, conferencing, conf_grant_id, conf_meeting_id, version, created_at, updated_at`
+
+func scanEvent(r pgx.CollectableRow) (Event, error) {
+	var e Event
+	var participants, when, metadata, conf []byte
+	err := r.Scan(&e.ID, &e.ApplicationID, &e.GrantID, &e.CalendarID, &e.Title, &e.Description, &e.Location, &e.Busy, &e.Status,
+		&e.Visibility, &participants, &when, &e.StartsAt, &e.EndsAt, &metadata, &conf, &e.ConfGrantID, &e.ConfMeetingID,
+		&e.Version, &e.CreatedAt, &e.UpdatedAt)
+	if err != nil {
+		return e, err
+	}
+	_ = json.Unmarshal(participants, &e.Participants)
+	_ = json.Unmarshal(when, &e.When)
+	if metadata != nil {
+		_ = json.Unmarshal(metadata, &e.Metadata)
+	}
+	if conf != nil {
+		e.Conferencing = &Conferencing{}
+		_ = json.Unmarshal(conf, e.Conferencing)
+	}
+	return e, nil
+}
+
+func eventArgs(e Event) []any {
+	participants, _ := json.Marshal(e.Participants)
+	when, _ := json.Marshal(e.When)
+	var metadata, conf []byte
+	if e.Metadata != nil {
+		metadata, _ = json.Marshal(e.Metadata)
+	}
+	if e.Conferencing != nil {
+		conf, _ = json.Marshal(e.Conferencing)
+	}
+	return []any{e.ID, e.ApplicationID, e.GrantID, e.CalendarID, e.Title, e.Description, e.Location, e.Busy, e.Status, e.Visibility,
+		participants, when, e.StartsAt, e.EndsAt, metadata, conf, e.ConfGrantID, e.ConfMeetingID}
+}
+
+// InsertEvent stores a new event.
+func (s *Store) InsertEvent(ctx context.Context, e Event) (Event, error) {
+	rows, err := s.pool.Query(ctx, `INSERT INTO events (id, application_id, grant_id, calendar_id, title, description, location,
+		busy, status, visibility, participants, when_json, starts_at, ends_at, metadata, conferencing, conf_grant_id, conf_meeting_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING `+eventColumns, eventArgs(e)...)
+	if err != nil {
+		return Event{}, err
+	}
+	out, err := pgx.CollectExactlyOneRow(rows, scanEvent)
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "23505" {
+		return Event{}, apperr.Conflictf("event %s exists already", e.ID)
+	}
+	return out, err
+}
+
+// GetEvent returns one event of the grant.
+func (s *Store) GetEvent(ctx context.Context, appID, grantID uuid.UUID, id string) (Event, error) {
+	eid, err := uuid.Parse(id)
+	if err != nil {
+		return Event{}, errNotFound("event")
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3`, appID, grantID, eid)
+	if err != nil {
+		return Event{}, err
+	}
+	e, err := pgx.CollectExactlyOneRow(rows, scanEvent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, errNotFound("event")
+	}
+	return e, err
+}
+
+// ReplaceEvent writes e if its stored version is still e.Version.
+func (s *Store) ReplaceEvent(ctx context.Context, e Event) (Event, error) {
+	args := append(eventArgs(e), e.Version)
+	rows, err := s.pool.Query(ctx, `UPDATE events SET calendar_id = $4, title = $5, description = $6, location = $7, busy = $8,
+		status = $9, visibility = $10, participants = $11, when_json = $12, starts_at = $13, ends_at = $14, metadata = $15,
+		conferencing = $16, conf_grant_id = $17, conf_meeting_id = $18, version = version + 1, updated_at = now()
+		WHERE id = $1 AND application_id = $2 AND grant_id = $3 AND version = $19 RETURNING `+eventColumns, args...)
+	if err != nil {
+		return Event{}, err
+	}
+	out, err := pgx.CollectExactlyOneRow(rows, scanEvent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Event{}, ErrVersion
+	}
+	return out, err
+}
+
+// DeleteEvent removes an event and returns what it was.
+func (s *Store) DeleteEvent(ctx context.Context, appID, grantID uuid.UUID, id string) (Event, error) {
+	eid, err := uuid.Parse(id)
+	if err != nil {
+		return Event{}, errNotFound("event")
+	}
+	rows, err := s.pool.Query(ctx, `DELETE FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3 RETURNING `+eventColumns, appID, grantID, eid)
+	if err != nil {
+		return Event{}, err
+	}
+	e, err := pgx.CollectExactlyOneRow(rows, scanEvent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, errNotFound("event")
+	}
+	return e, err
+}
+
+// ListFilter selects events for GET /events.
+type ListFilter struct {
+	CalendarID uuid.UUID
+	Start, End *time.Time // overlapping [Start, End)
+	Limit      int
+	PageToken  string
+}
+
+type cursor struct {
+	StartsAt time.Time `json:"s"`
+	ID       uuid.UUID `json:"i"`
+}
+
+// ListEvents returns a page ordered by start time and the next page's token.
+func (s *Store) ListEvents(ctx context.Context, appID, grantID uuid.UUID, f ListFilter) ([]Event, string, error) {
+	var after *cursor
+	if f.PageToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(f.PageToken)
+		var c cursor
+		if err != nil || json.Unmarshal(b, &c) != nil || c.ID == uuid.Nil {
+			return nil, "", apperr.InvalidField("page_token", "is not a token this API issued")
+		}
+		after = &c
+	}
+	var afterStart *time.Time
+	var afterID *uuid.UUID
+	if after != nil {
+		afterStart, afterID = &after.StartsAt, &after.ID
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE application_id = $1 AND grant_id = $2 AND calendar_id = $3
+		AND ($4::timestamptz IS NULL OR ends_at > $4 OR (ends_at = starts_at AND starts_at >= $4))
+		AND ($5::timestamptz IS NULL OR starts_at < $5)
+		AND ($6::timestamptz IS NULL OR (starts_at, id) > ($6, $7::uuid))
+		ORDER BY starts_at, id LIMIT $8`, appID, grantID, f.CalendarID, f.Start, f.End, afterStart, afterID, f.Limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	list, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(list) > f.Limit {
+		list = list[:f.Limit]
+		last := list[len(list)-1]
+		b, _ := json.Marshal(cursor{StartsAt: last.StartsAt, ID: last.ID})
+		next = base64.RawURLEncoding.EncodeToString(b)
+	}
+	return list, next, nil
+}
