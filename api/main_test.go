@@ -16,13 +16,20 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/temporaltest"
+
 	"github.com/confhub/confhub/connectors"
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/connectors/zoom/zoomsim"
+	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/pgtest"
 	"github.com/confhub/confhub/internal/vault"
+	"github.com/confhub/confhub/workflows"
 )
 
 func TestMain(m *testing.M) {
@@ -69,6 +76,22 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+var (
+	temporalOnce sync.Once
+	temporalSrv  *temporaltest.TestServer
+	temporalC    client.Client
+)
+
+// sharedTemporal is one in-process Temporal server per test binary; each env
+// uses its own task queue on it.
+func sharedTemporal() client.Client {
+	temporalOnce.Do(func() {
+		temporalSrv = temporaltest.NewServer()
+		temporalC = temporalSrv.GetDefaultClient()
+	})
+	return temporalC
+}
+
 // env is one API server on its own database, with a Zoom simulator, its log captured.
 type env struct {
 	t      *testing.T
@@ -84,6 +107,11 @@ type env struct {
 	sim    *zoomsim.Sim
 	simURL string
 	clock  *clock
+	events *events.Store
+	wf     *workflows.Service
+	acts   *workflows.Activities
+	worker worker.Worker
+	queue  string
 }
 
 func testKeyring(t testing.TB) *vault.Keyring {
@@ -113,12 +141,24 @@ func newEnv(t *testing.T) *env {
 	zc := zoom.New(zoom.Config{OAuthURL: simSrv.URL, APIURL: simSrv.URL + "/v2", Now: clk.Now})
 	gs := grants.NewService(grants.Deps{Pool: pool, Vault: kr, Zoom: zc, Connectors: conns, Apps: apps,
 		PublicURL: publicURL, Now: clk.Now, Log: log})
+	evs := events.NewStore(pool)
+	tc := sharedTemporal()
+	queue := "test-" + uuid.NewString()
+	acts := &workflows.Activities{Pool: pool, Events: evs, Tokens: gs.Tokens, Zoom: zc, Log: log}
+	w := workflows.NewWorker(tc, queue, acts)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	wf := &workflows.Service{Temporal: tc, TaskQueue: queue, Events: evs, Pool: pool, Grants: gs, Log: log}
 	s := New(Deps{
 		Log:          log,
 		Auth:         apps,
 		Applications: apps,
 		Connectors:   conns,
 		Grants:       gs,
+		Calendars:    evs,
+		Events:       wf,
 		DB:           pool,
 		PublicURL:    publicURL,
 	})
@@ -127,7 +167,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(srv.Close)
 	t.Cleanup(sim.WaitWebhooks)
 	return &env{t: t, srv: srv, pool: pool, dbURL: dbURL, apps: apps, conns: conns, grants: gs, keys: kr, logs: logs,
-		client: srv.Client(), sim: sim, simURL: simSrv.URL, clock: clk}
+		client: srv.Client(), sim: sim, simURL: simSrv.URL, clock: clk, events: evs, wf: wf, acts: acts, worker: w, queue: queue}
 }
 
 // newApp creates an application and returns its API key.

@@ -75,6 +75,8 @@ type Deps struct {
 	Applications Applications
 	Connectors   Connectors
 	Grants       Grants
+	Calendars    Calendars
+	Events       EventWorkflows
 	DB           Pinger
 	// PublicURL is the externally visible base URL (for error_uri links).
 	PublicURL string
@@ -161,6 +163,19 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodGet, Path: "/v3/grants/:grant_id", Handler: s.getGrant, Auth: APIKeyOrGrantToken},
 		{Method: http.MethodPatch, Path: "/v3/grants/:grant_id", Handler: s.updateGrant, Auth: APIKeyOrGrantToken},
 		{Method: http.MethodDelete, Path: "/v3/grants/:grant_id", Handler: s.deleteGrant, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodGet, Path: "/v3/grants/:grant_id/conferencing/orphans", Handler: s.listOrphans, Auth: APIKeyOrGrantToken},
+
+		{Method: http.MethodPost, Path: "/v3/grants/:grant_id/calendars", Handler: s.createCalendar, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodGet, Path: "/v3/grants/:grant_id/calendars", Handler: s.listCalendars, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodGet, Path: "/v3/grants/:grant_id/calendars/:calendar_id", Handler: s.getCalendar, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodPut, Path: "/v3/grants/:grant_id/calendars/:calendar_id", Handler: s.updateCalendar, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodDelete, Path: "/v3/grants/:grant_id/calendars/:calendar_id", Handler: s.deleteCalendar, Auth: APIKeyOrGrantToken},
+
+		{Method: http.MethodPost, Path: "/v3/grants/:grant_id/events", Handler: s.createEvent, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodGet, Path: "/v3/grants/:grant_id/events", Handler: s.listEvents, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodGet, Path: "/v3/grants/:grant_id/events/:event_id", Handler: s.getEvent, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodPut, Path: "/v3/grants/:grant_id/events/:event_id", Handler: s.updateEvent, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodDelete, Path: "/v3/grants/:grant_id/events/:event_id", Handler: s.deleteEvent, Auth: APIKeyOrGrantToken},
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"go.temporal.io/server/temporaltest"
+
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/pgcluster"
 )
@@ -64,13 +66,20 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer cluster.Stop()
 
+	// An in-process Temporal server (in memory for now: workflows in flight
+	// do not survive a restart of `confhub dev`).
+	ts := temporaltest.NewServer()
+	defer ts.Stop()
+
 	env := map[string]string{
 		"DATABASE_URL":            cluster.URL("postgres"),
 		"CONFHUB_ENCRYPTION_KEYS": keys,
 		"CONFHUB_HTTP_ADDR":       "127.0.0.1:8080",
+		"TEMPORAL_ADDRESS":        ts.GetFrontendHostPort(),
+		"TEMPORAL_NAMESPACE":      ts.GetDefaultNamespace(),
 	}
 	devenv := func(k string) string {
-		if v := getenv(k); v != "" && k != "DATABASE_URL" {
+		if v := getenv(k); v != "" && k != "DATABASE_URL" && k != "TEMPORAL_ADDRESS" && k != "TEMPORAL_NAMESPACE" {
 			return v
 		}
 		return env[k]
@@ -85,7 +94,7 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, cfg, pool, log, func(addr string) {
+	return runService(ctx, cfg, pool, log, "all", func(addr string) {
 		base := cfg.PublicURL
 		fmt.Fprintf(stdout, `
 confhub is running (data in %s; Ctrl-C stops it)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/server/temporaltest"
 
 	"github.com/confhub/confhub/connectors"
 	"github.com/confhub/confhub/internal/pgcluster"
@@ -24,6 +25,19 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
+
+var (
+	temporalOnce sync.Once
+	temporalSrv  *temporaltest.TestServer
+)
+
+// withTemporal adds an in-process Temporal server's address to env.
+func withTemporal(env map[string]string) map[string]string {
+	temporalOnce.Do(func() { temporalSrv = temporaltest.NewServer() })
+	env["TEMPORAL_ADDRESS"] = temporalSrv.GetFrontendHostPort()
+	env["TEMPORAL_NAMESPACE"] = temporalSrv.GetDefaultNamespace()
+	return env
+}
 
 func keySpec(id string, fill byte) string {
 	return id + ":" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, 32))
@@ -121,7 +135,7 @@ func startServe(t *testing.T, env map[string]string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := map[string]string{"CONFHUB_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", port)}
+	e := withTemporal(map[string]string{"CONFHUB_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", port)})
 	for k, v := range env {
 		e[k] = v
 	}
@@ -161,8 +175,8 @@ func startServe(t *testing.T, env map[string]string) string {
 func TestServeShutsDownGracefully(t *testing.T) {
 	_, url := pgtest.New(t)
 	port, _ := pgcluster.FreePort()
-	env := envOf(map[string]string{"DATABASE_URL": url, "CONFHUB_ENCRYPTION_KEYS": keySpec("k1", 1),
-		"CONFHUB_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", port)})
+	env := envOf(withTemporal(map[string]string{"DATABASE_URL": url, "CONFHUB_ENCRYPTION_KEYS": keySpec("k1", 1),
+		"CONFHUB_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", port)}))
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
 	done := make(chan error, 1)

@@ -15,26 +15,35 @@ import (
 	"github.com/confhub/confhub/api"
 	"github.com/confhub/confhub/connectors"
 	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/config"
 	"github.com/confhub/confhub/internal/database"
 	"github.com/confhub/confhub/internal/vault"
+	"github.com/confhub/confhub/workflows"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 )
 
 const shutdownGrace = 20 * time.Second
 
 func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", "Runs the HTTP API on CONFHUB_HTTP_ADDR after applying pending migrations.\nStops gracefully on SIGINT or SIGTERM.", stderr)
+	fs := newFlags("serve [--role api|worker|all]", "Runs the HTTP API on CONFHUB_HTTP_ADDR and/or the Temporal worker, after applying pending\n"+
+		"migrations. Stops gracefully on SIGINT or SIGTERM.", stderr)
+	role := fs.String("role", "all", "api (HTTP only), worker (Temporal worker only) or all")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *role != "api" && *role != "worker" && *role != "all" {
+		return usageError{fmt.Errorf("--role must be api, worker or all, got %q", *role)}
 	}
 	cfg, pool, log, err := setup(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	return serveHTTP(ctx, cfg, pool, log, nil)
+	return runService(ctx, cfg, pool, log, *role, nil)
 }
 
 // setup is every database command's preamble: load the configuration, open
@@ -65,20 +74,41 @@ func openAndMigrate(ctx context.Context, cfg config.Config, log *slog.Logger) (*
 	return pool, nil
 }
 
-// serveHTTP serves until ctx ends, then drains in-flight requests. ready, if
-// set, is told the bound address once the listener is up.
-func serveHTTP(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, ready func(addr string)) error {
+// runService runs the API and/or the worker until ctx ends. ready, if set,
+// is told the API's bound address once the listener is up.
+func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, role string, ready func(addr string)) error {
+	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+		Logger: tlog.NewStructuredLogger(log.With("component", "temporal"))})
+	if err != nil {
+		return fmt.Errorf("TEMPORAL_ADDRESS %s (namespace %s): %w", cfg.TemporalAddress, cfg.TemporalNamespace, err)
+	}
+	defer tc.Close()
 	apps := applications.NewStore(pool)
 	conns := connectors.NewStore(pool, cfg.Keyring)
 	zc := zoom.New(zoom.Config{OAuthURL: cfg.ZoomOAuthURL, APIURL: cfg.ZoomAPIURL})
 	gs := grants.NewService(grants.Deps{Pool: pool, Vault: cfg.Keyring, Zoom: zc, Connectors: conns, Apps: apps,
 		PublicURL: cfg.PublicURL, Log: log})
+	evs := events.NewStore(pool)
+	if role == "worker" || role == "all" {
+		w := workflows.NewWorker(tc, workflows.TaskQueue, &workflows.Activities{Pool: pool, Events: evs, Tokens: gs.Tokens, Zoom: zc, Log: log})
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("temporal worker: %w", err)
+		}
+		defer w.Stop()
+		log.Info("temporal worker started", "task_queue", workflows.TaskQueue, "namespace", cfg.TemporalNamespace)
+	}
+	if role == "worker" {
+		<-ctx.Done()
+		return nil
+	}
 	srv := api.New(api.Deps{
 		Log:          log,
 		Auth:         apps,
 		Applications: apps,
 		Connectors:   conns,
 		Grants:       gs,
+		Calendars:    evs,
+		Events:       &workflows.Service{Temporal: tc, TaskQueue: workflows.TaskQueue, Events: evs, Pool: pool, Grants: gs, Log: log},
 		DB:           pool,
 		PublicURL:    cfg.PublicURL,
 	})

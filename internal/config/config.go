@@ -24,6 +24,9 @@ type Config struct {
 	// Zoom's endpoints: the real ones by default, the simulator's in tests and demos.
 	ZoomOAuthURL string
 	ZoomAPIURL   string
+	// Temporal frontend and namespace.
+	TemporalAddress   string
+	TemporalNamespace string
 }
 
 // Load parses the environment. getenv is os.Getenv in production.
@@ -83,6 +86,18 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("%s must be an absolute http(s) URL, got %q", z.name, v)
 		}
 		*z.dst = v
+	}
+
+	c.TemporalAddress = strings.TrimSpace(getenv("TEMPORAL_ADDRESS"))
+	if c.TemporalAddress == "" {
+		c.TemporalAddress = "127.0.0.1:7233"
+	}
+	if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
+		return c, fmt.Errorf("TEMPORAL_ADDRESS must be host:port, got %q", c.TemporalAddress)
+	}
+	c.TemporalNamespace = strings.TrimSpace(getenv("TEMPORAL_NAMESPACE"))
+	if c.TemporalNamespace == "" {
+		c.TemporalNamespace = "default"
 	}
 
 	switch lvl := strings.ToLower(strings.TrimSpace(getenv("CONFHUB_LOG_LEVEL"))); lvl {
