@@ -136,16 +136,18 @@ type EventInput struct {
 	Status       *string            `json:"status"`
 	Visibility   *string            `json:"visibility"`
 	Participants *[]Participant     `json:"participants"`
-	When         json.RawMessage    `json:"when"`
-	Conferencing json.RawMessage    `json:"conferencing"`
+	When         json.RawMessage    `json:"when,omitempty"`
+	Conferencing json.RawMessage    `json:"conferencing,omitempty"`
 	Metadata     *map[string]string `json:"metadata"`
 
 	// Read-only fields a client may echo back from a GET; ignored.
-	ID        json.RawMessage `json:"id"`
-	Object    json.RawMessage `json:"object"`
-	GrantID   json.RawMessage `json:"grant_id"`
-	CalendarX json.RawMessage `json:"calendar_id"`
-	Created   json.RawMessage `json:"created_at"`
-	Updated   json.RawMessage `json:"updated_at"`
-	Organizer json.RawMessage `json:"organizer"`
+	// (omitempty everywhere: the input also crosses into workflows as JSON,
+	// and an absent field must stay absent rather than turn into null.)
+	ID        json.RawMessage `json:"id,omitempty"`
+	Object    json.RawMessage `json:"object,omitempty"`
+	GrantID   json.RawMessage `json:"grant_id,omitempty"`
+	CalendarX json.RawMessage `json:"calendar_id,omitempty"`
+	Created   json.RawMessage `json:"created_at,omitempty"`
+	Updated   json.RawMessage `json:"updated_at,omitempty"`
+	Organizer json.RawMessage `json:"organizer,omitempty"`
 }

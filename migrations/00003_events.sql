@@ -39,6 +39,9 @@ CREATE TABLE conference_attempts (
     conf_grant_id  uuid NOT NULL,
     marker         text NOT NULL,                  -- written into the meeting's agenda
     attempts       int NOT NULL DEFAULT 0,
+    -- An attempt whose outcome is unknown (sent without an answer, or its
+    -- worker died mid-call): the next attempt must look before creating.
+    uncertain      boolean NOT NULL DEFAULT false,
     meeting_id     bigint,
     state          text NOT NULL DEFAULT 'pending', -- pending, created, done, compensated
     created_at     timestamptz NOT NULL DEFAULT now(),

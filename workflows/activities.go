@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.temporal.io/sdk/activity"
 
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/events"
@@ -53,22 +52,26 @@ type CreateMeetingInput struct {
 const searchPages = 10
 
 // CreateMeeting creates the operation's meeting exactly once. Zoom has no
-// idempotency key, so: the attempt is logged in conference_attempts before
-// Zoom is called; the meeting's agenda ends with the operation's reference;
-// and any attempt after the first (a retry after a lost answer, a worker
-// that died mid-call, a replayed workflow) first looks for a meeting with
-// that reference among the host's meetings and adopts it.
+// idempotency key, so every attempt is logged in conference_attempts before
+// Zoom is called, and marked uncertain until an answer settles it; the
+// meeting's agenda ends with the operation's reference. An attempt that
+// follows an uncertain one (an answer lost after Zoom acted, a worker that
+// died mid-call, a replayed workflow) first looks for a meeting with that
+// reference among the host's meetings and adopts it.
 func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (zoom.Meeting, error) {
-	var attempts int
+	var prevUncertain bool
 	var recorded *int64
-	err := a.Pool.QueryRow(ctx, `INSERT INTO conference_attempts (id, application_id, event_id, conf_grant_id, marker, attempts)
-		VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (id) DO UPDATE SET attempts = conference_attempts.attempts + 1, updated_at = now()
-		RETURNING attempts, meeting_id`, in.OpID, in.App, in.EventID, in.ConfGrant, in.Marker).Scan(&attempts, &recorded)
+	err := a.Pool.QueryRow(ctx, `WITH prev AS (SELECT uncertain FROM conference_attempts WHERE id = $1)
+		INSERT INTO conference_attempts (id, application_id, event_id, conf_grant_id, marker, attempts, uncertain)
+		VALUES ($1, $2, $3, $4, $5, 1, true) ON CONFLICT (id) DO UPDATE SET attempts = conference_attempts.attempts + 1,
+		uncertain = true, updated_at = now()
+		RETURNING COALESCE((SELECT uncertain FROM prev), false), meeting_id`,
+		in.OpID, in.App, in.EventID, in.ConfGrant, in.Marker).Scan(&prevUncertain, &recorded)
 	if err != nil {
 		return zoom.Meeting{}, err
 	}
-	retry := attempts > 1 || activity.GetInfo(ctx).Attempt > 1
 	var m zoom.Meeting
+	settled := true // false when the create was sent and its outcome is unknown
 	err = a.Tokens.Do(ctx, in.App, in.ConfGrant, func(tok grants.AccessToken) error {
 		if recorded != nil {
 			got, err := a.Zoom.GetMeeting(ctx, tok.Token, *recorded)
@@ -80,9 +83,15 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 				return err
 			}
 		}
-		if retry {
+		if prevUncertain {
 			found, ok, err := a.findByMarker(ctx, tok.Token, in.Marker)
 			if err != nil {
+				if zoom.ClassOf(err) == zoom.Terminal {
+					settled = false
+					return apperr.Wrapf(err, apperr.Forbidden, "a previous attempt may have created the meeting, and it cannot be looked for "+
+						"(%v): add meeting:read:list_meetings (or classic meeting:read) to the Zoom app, or check the host's meetings", err)
+				}
+				settled = false
 				return err
 			}
 			if ok {
@@ -92,15 +101,22 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 			}
 		}
 		created, err := a.Zoom.CreateMeeting(ctx, tok.Token, "me", in.Request)
+		var ze *zoom.Error
+		if errors.As(err, &ze) && ze.MaybeCommitted {
+			settled = false
+		}
 		m = created
 		return err
 	})
 	if err != nil {
+		if settled {
+			_, _ = a.Pool.Exec(ctx, `UPDATE conference_attempts SET uncertain = false, updated_at = now() WHERE id = $1`, in.OpID)
+		}
 		return zoom.Meeting{}, classify(err)
 	}
-	if _, err := a.Pool.Exec(ctx, `UPDATE conference_attempts SET meeting_id = $2, state = 'created', updated_at = now() WHERE id = $1`,
-		in.OpID, m.ID); err != nil {
-		// The meeting exists and the attempt log knows its marker: a retry finds it.
+	if _, err := a.Pool.Exec(ctx, `UPDATE conference_attempts SET meeting_id = $2, state = 'created', uncertain = false,
+		updated_at = now() WHERE id = $1`, in.OpID, m.ID); err != nil {
+		// The meeting exists; the attempt stays uncertain, so a retry finds it.
 		return zoom.Meeting{}, err
 	}
 	return m, nil

@@ -48,6 +48,10 @@ func NewWorker(c client.Client, taskQueue string, a *Activities) worker.Worker {
 	return w
 }
 
+// workflowTaskTimeout is short so that a workflow whose worker died is picked
+// up by another worker quickly (local activities keep a live task alive).
+const workflowTaskTimeout = 3 * time.Second
+
 // CreateEvent validates and creates an event, with its Zoom meeting when
 // asked. With an idempotency key, the same key and body give the same event
 // and the same key with another body is a conflict.
@@ -93,7 +97,7 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 	defer cancel()
 	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "create-event-" + input.Event.ID.String(), TaskQueue: s.TaskQueue, EnableEagerStart: true,
-		WorkflowExecutionTimeout: 2 * time.Minute,
+		WorkflowExecutionTimeout: 2 * time.Minute, WorkflowTaskTimeout: workflowTaskTimeout,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 	}, CreateEvent, input)
@@ -185,8 +189,12 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 	for {
 		run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 			ID: id, TaskQueue: s.TaskQueue, EnableEagerStart: true, WorkflowExecutionTimeout: 2 * time.Minute,
+			WorkflowTaskTimeout:      workflowTaskTimeout,
 			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+			// Without this the SDK hands back the running update's run, and
+			// this update's write would silently be dropped.
+			WorkflowExecutionErrorWhenAlreadyStarted: true,
 		}, UpdateEvent, UpdateInput{App: appID, Grant: gid, EventID: stored.ID, Input: in})
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {

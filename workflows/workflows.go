@@ -296,4 +296,3 @@ func rootMessage(err error) string {
 		err = u
 	}
 }
-

@@ -88,6 +88,11 @@ func Unauthorizedf(format string, args ...any) *Error {
 	return &Error{Kind: Unauthorized, Message: fmt.Sprintf(format, args...)}
 }
 
+// Wrapf makes a domain error of kind k around a cause.
+func Wrapf(cause error, k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Message: fmt.Sprintf(format, args...), Err: cause}
+}
+
 // As returns the *Error in err's chain, if any.
 func As(err error) (*Error, bool) {
 	var e *Error

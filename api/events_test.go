@@ -1,0 +1,419 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/confhub/confhub/connectors/zoom/zoomsim"
+	"github.com/confhub/confhub/workflows"
+)
+
+// calendarSetup is an application with a virtual-calendar grant and a Zoom
+// grant whose user is simulated.
+type calendarSetup struct {
+	zoomApp
+	cal       string // the virtual-calendar grant id
+	confGrant string
+}
+
+func (e *env) calendarSetup(plan string) calendarSetup {
+	e.t.Helper()
+	return e.calendarSetupScopes(plan, zoomScopes)
+}
+
+func (e *env) calendarSetupScopes(plan string, scopes []string) calendarSetup {
+	e.t.Helper()
+	z := e.zoomApp(scopes, false)
+	if plan != "pro" {
+		u, err := e.sim.AddUser(zoomsim.UserSpec{Email: "p-" + randomHex(4) + "@example.com", Plan: plan})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		z.user = u
+	}
+	e.expect(e.do("POST", "/v3/connectors", z.key, map[string]any{"provider": "virtual-calendar"}), 201, "vc connector")
+	r := e.do("POST", "/v3/connect/custom", z.key, map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "cal-" + randomHex(3)}})
+	e.expect(r, 201, "vc grant")
+	cs := calendarSetup{zoomApp: z, cal: r.data()["id"].(string)}
+	cs.confGrant = e.zoomGrant(z).String()
+	return cs
+}
+
+func (cs calendarSetup) eventBody(title string, start time.Time, extra map[string]any) map[string]any {
+	b := map[string]any{"title": title, "description": "Agenda: roadmap",
+		"when":         map[string]any{"start_time": start.Unix(), "end_time": start.Add(30 * time.Minute).Unix()},
+		"conferencing": map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": cs.confGrant}}}
+	for k, v := range extra {
+		b[k] = v
+	}
+	return b
+}
+
+func (e *env) meetings() []map[string]any {
+	e.t.Helper()
+	resp, err := e.client.Get(e.simURL + "/_sim/meetings")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Meetings []map[string]any `json:"meetings"`
+	}
+	_ = jsonDecode(resp, &out)
+	return out.Meetings
+}
+
+func (e *env) zoomCalls(op string) int {
+	n := 0
+	for _, v := range e.sim.Stats().Calls[op] {
+		n += v
+	}
+	return n
+}
+
+func TestEventWithZoomAutocreate(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	body := cs.eventBody("Planning", start, map[string]any{"participants": []map[string]any{{"email": "bob@example.com", "name": "Bob"}},
+		"metadata": map[string]any{"booking": "42"}})
+	body["conferencing"].(map[string]any)["autocreate"].(map[string]any)["conf_settings"] = map[string]any{
+		"password": "pass-1", "settings": map[string]any{"waiting_room": true, "auto_recording": "cloud"}}
+	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary&notify_participants=true", cs.key, body)
+	e.expect(r, 200, "create event")
+	d := r.data()
+	conf, _ := d["conferencing"].(map[string]any)
+	details, _ := conf["details"].(map[string]any)
+	if conf["provider"] != "Zoom Meeting" || !strings.HasPrefix(details["url"].(string), e.simURL+"/j/") || details["password"] != "pass-1" ||
+		details["meeting_code"] == "" || len(details["phone"].([]any)) == 0 {
+		t.Fatalf("event conferencing: %s", r.Raw)
+	}
+	desc := d["description"].(string)
+	if !strings.HasPrefix(desc, "Agenda: roadmap") || strings.Count(desc, "Join Zoom Meeting") != 1 || !strings.Contains(desc, details["url"].(string)) {
+		t.Fatalf("description: %q", desc)
+	}
+	ms := e.meetings()
+	if len(ms) != 1 || ms[0]["topic"] != "Planning" || ms[0]["start_time"] != start.UTC().Format("2006-01-02T15:04:05Z") ||
+		ms[0]["duration"] != float64(30) || ms[0]["password"] != "pass-1" || !strings.Contains(ms[0]["agenda"].(string), "Agenda: roadmap") ||
+		!strings.Contains(ms[0]["agenda"].(string), "confhub-ref: ") || ms[0]["host_id"] != cs.user.ID {
+		t.Fatalf("Zoom meeting: %v", ms)
+	}
+	if ms[0]["settings"].(map[string]any)["auto_recording"] != "cloud" {
+		t.Fatalf("conf_settings did not reach Zoom: %v", ms[0]["settings"])
+	}
+	id := d["id"].(string)
+	g := e.do("GET", "/v3/grants/"+cs.cal+"/events/"+id, cs.key, nil)
+	e.expect(g, 200, "get")
+	if g.data()["description"] != desc || g.data()["metadata"].(map[string]any)["booking"] != "42" {
+		t.Fatalf("get: %s", g.Raw)
+	}
+	l := e.do("GET", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, nil)
+	if len(l.list()) != 1 || l.Body["next_cursor"] != nil {
+		t.Fatalf("list: %s", l.Raw)
+	}
+	if e.zoomCalls("create_meeting") != 1 {
+		t.Fatalf("%d create calls for one event", e.zoomCalls("create_meeting"))
+	}
+}
+
+func TestEventUpdatesSyncOnlyWhatZoomHas(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
+	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Sync me", start, nil))
+	e.expect(r, 200, "create")
+	id := r.data()["id"].(string)
+	path := "/v3/grants/" + cs.cal + "/events/" + id
+
+	patches, gets := e.zoomCalls("update_meeting"), e.zoomCalls("get_meeting")
+	r = e.do("PUT", path, cs.key, map[string]any{"location": "Room 4"})
+	e.expect(r, 200, "location only")
+	if e.zoomCalls("update_meeting") != patches || e.zoomCalls("get_meeting") != gets || r.data()["location"] != "Room 4" {
+		t.Fatalf("a location change called Zoom (%d PATCH, %d GET)", e.zoomCalls("update_meeting")-patches, e.zoomCalls("get_meeting")-gets)
+	}
+	later := start.Add(2 * time.Hour)
+	// The client echoes the rendered description back: the block must not double.
+	r = e.do("PUT", path, cs.key, map[string]any{"when": map[string]any{"start_time": later.Unix(), "end_time": later.Add(time.Hour).Unix()},
+		"description": r.data()["description"]})
+	e.expect(r, 200, "time change")
+	if e.zoomCalls("update_meeting") != patches+1 {
+		t.Fatal("a time change did not PATCH the meeting")
+	}
+	m := e.meetings()[0]
+	if m["start_time"] != later.UTC().Format("2006-01-02T15:04:05Z") || m["duration"] != float64(60) {
+		t.Fatalf("meeting after the time change: %v", m)
+	}
+	if strings.Count(r.data()["description"].(string), "Join Zoom Meeting") != 1 || r.data()["location"] != "Room 4" {
+		t.Fatalf("after update: %s", r.Raw)
+	}
+
+	// Zoom failing leaves the event unchanged.
+	_ = e.sim.SetFaults(zoomsimFaults("update_meeting", 400))
+	r = e.do("PUT", path, cs.key, map[string]any{"title": "Never"})
+	if r.Status < 400 {
+		t.Fatalf("update with Zoom failing: %s", r.Raw)
+	}
+	_ = e.sim.SetFaults(zoomsimFaults("", 0))
+	if g := e.do("GET", path, cs.key, nil); g.data()["title"] != "Sync me" {
+		t.Fatalf("a failed update changed the event: %s", g.Raw)
+	}
+
+	// conferencing {} removes the meeting.
+	r = e.do("PUT", path, cs.key, map[string]any{"conferencing": map[string]any{}})
+	e.expect(r, 200, "remove conference")
+	if r.data()["conferencing"] != nil || strings.Contains(r.data()["description"].(string), "Join Zoom Meeting") {
+		t.Fatalf("conference not removed: %s", r.Raw)
+	}
+	waitFor(t, "the meeting to be deleted", func() bool { return len(e.meetings()) == 0 })
+}
+
+func TestDeleteEventRemovesItsMeeting(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Bye", time.Now().Add(time.Hour), nil))
+	e.expect(r, 200, "create")
+	path := "/v3/grants/" + cs.cal + "/events/" + r.data()["id"].(string)
+	e.expect(e.do("DELETE", path, cs.key, nil), 200, "delete")
+	e.expect(e.do("GET", path, cs.key, nil), 404, "deleted event")
+	waitFor(t, "the meeting to be deleted", func() bool { return len(e.meetings()) == 0 })
+
+	// A meeting that cannot be deleted (its grant was deauthorized) is recorded.
+	r = e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Stuck", time.Now().Add(time.Hour), nil))
+	e.expect(r, 200, "create")
+	meetingID := r.data()["conferencing"].(map[string]any)["details"].(map[string]any)["meeting_code"]
+	if _, err := e.pool.Exec(context.Background(), `UPDATE grants SET grant_status = 'invalid', invalid_reason = 'test' WHERE id = $1`, cs.confGrant); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(e.do("DELETE", "/v3/grants/"+cs.cal+"/events/"+r.data()["id"].(string), cs.key, nil), 200, "delete")
+	waitFor(t, "the orphan to be recorded", func() bool {
+		o := e.do("GET", "/v3/grants/"+cs.confGrant+"/conferencing/orphans", cs.key, nil)
+		return len(o.list()) == 1 && o.list()[0].(map[string]any)["meeting_id"] == meetingID &&
+			strings.Contains(o.list()[0].(map[string]any)["reason"].(string), "invalid")
+	})
+}
+
+func TestZoomFailuresLeaveNothingBehind(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	create := func(title string, conf map[string]any) response {
+		b := cs.eventBody(title, time.Now().Add(time.Hour), nil)
+		if conf != nil {
+			b["conferencing"] = conf
+		}
+		return e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, b)
+	}
+	expectErr := func(r response, status int, typ, want string) {
+		t.Helper()
+		if r.Status != status || r.errType() != typ || !strings.Contains(r.errMessage(), want) {
+			t.Errorf("got %d %s, want %d %s mentioning %q", r.Status, r.Raw, status, typ, want)
+		}
+	}
+
+	_ = e.sim.SetFaults(zoomsimFaults("create_meeting", 500))
+	r := create("storm", nil)
+	expectErr(r, 502, "provider_error", "Zoom")
+	_ = e.sim.SetFaults(zoomsimFaults("", 0))
+
+	basic := e.calendarSetup("basic")
+	r = e.do("POST", "/v3/grants/"+basic.cal+"/events?calendar_id=primary", basic.key, basic.eventBody("free", time.Now().Add(time.Hour), nil))
+	expectErr(r, 403, "forbidden", "Basic")
+
+	// A grant that may create but not update meetings: Zoom's 4711 on the sync.
+	narrow := e.calendarSetupScopes("pro", []string{"meeting:write:meeting", "user:read:user"})
+	r = e.do("POST", "/v3/grants/"+narrow.cal+"/events?calendar_id=primary", narrow.key, narrow.eventBody("narrow", time.Now().Add(time.Hour), nil))
+	e.expect(r, 200, "create with a narrow grant")
+	narrowPath := "/v3/grants/" + narrow.cal + "/events/" + r.data()["id"].(string)
+	expectErr(e.do("PUT", narrowPath, narrow.key, map[string]any{"title": "renamed"}), 403, "forbidden", "scope")
+	if g := e.do("GET", narrowPath, narrow.key, nil); g.data()["title"] != "narrow" {
+		t.Fatalf("a refused sync changed the event: %s", g.Raw)
+	}
+	e.expect(e.do("DELETE", narrowPath, narrow.key, nil), 200, "delete narrow")
+
+	// A bad conf_settings value is ours to refuse, before any Zoom call.
+	before := e.zoomCalls("create_meeting")
+	r = create("bad pw", map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": cs.confGrant,
+		"conf_settings": map[string]any{"password": "this is too long"}}})
+	expectErr(r, 400, "invalid_request_error", "conferencing.autocreate.conf_settings.password")
+	r = create("no grant", map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": uuid.NewString()}})
+	expectErr(r, 404, "not_found_error", "conferencing.autocreate.conf_grant_id")
+	r = create("vc grant", map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": cs.cal}})
+	expectErr(r, 400, "invalid_request_error", "not a Zoom grant")
+	r = create("both", map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": cs.confGrant}, "details": map[string]any{"url": "https://x.example"}})
+	expectErr(r, 400, "invalid_request_error", "not both")
+	if e.zoomCalls("create_meeting") != before {
+		t.Fatal("refused requests reached Zoom")
+	}
+
+	// The daily limit: a 429 with the reset time, not retried.
+	daily := newEnv(t, func(o *zoomsim.Options) { o.DailyLimit = 1 })
+	dcs := daily.calendarSetup("pro")
+	daily.expect(daily.do("POST", "/v3/grants/"+dcs.cal+"/events?calendar_id=primary", dcs.key, dcs.eventBody("one", time.Now().Add(time.Hour), nil)), 200, "first")
+	r = daily.do("POST", "/v3/grants/"+dcs.cal+"/events?calendar_id=primary", dcs.key, dcs.eventBody("two", time.Now().Add(time.Hour), nil))
+	if r.Status != 429 || r.errType() != "rate_limit_error" || !strings.Contains(r.errMessage(), "resets at") {
+		t.Fatalf("daily limit: %s", r.Raw)
+	}
+	if daily.zoomCalls("create_meeting") != 2 {
+		t.Fatalf("the daily-limit 429 was retried: %d create calls", daily.zoomCalls("create_meeting"))
+	}
+
+	var n int
+	_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n)
+	// The narrow grant's meeting cannot be deleted either (no delete scope): it is recorded.
+	waitFor(t, "the undeletable meeting to be recorded", func() bool {
+		return len(e.do("GET", "/v3/grants/"+narrow.confGrant+"/conferencing/orphans", narrow.key, nil).list()) == 1
+	})
+	if n != 0 || len(e.meetings()) != 1 {
+		t.Fatalf("failures left %d events and %d meetings (want 0 and the narrow grant's orphan)", n, len(e.meetings()))
+	}
+	if len(daily.meetings()) != 1 {
+		t.Fatalf("daily: %d meetings, want 1", len(daily.meetings()))
+	}
+}
+
+// With Zoom losing 30% of create answers after creating the meeting, 200
+// events give exactly 200 meetings, one per event.
+func TestNoDuplicateMeetingsWhenAnswersAreLost(t *testing.T) {
+	e := newEnv(t, func(o *zoomsim.Options) { o.DailyLimit = 10000; o.Seed = 42 })
+	cs := e.calendarSetup("business")
+	if err := e.sim.SetFaults(zoomsim.Faults{Ops: map[string]zoomsim.OpFault{"create_meeting": {DropRate: 0.3}}}); err != nil {
+		t.Fatal(err)
+	}
+	restart := make(chan struct{})
+	var done atomic.Int32
+	go func() {
+		// Stop the worker mid-run and start a new one, as a deploy would.
+		for done.Load() < 60 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		e.worker.Stop()
+		time.Sleep(500 * time.Millisecond)
+		e.worker = workflows.NewWorker(sharedTemporal(), e.queue, e.acts)
+		if err := e.worker.Start(); err != nil {
+			t.Error(err)
+		}
+		close(restart)
+	}()
+	t.Cleanup(func() { e.worker.Stop() })
+	ids := make([]string, 200)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	start := time.Now().Add(72 * time.Hour)
+	for i := range 200 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody(fmt.Sprintf("Booking %d", i), start, nil))
+			if r.Status != 200 {
+				t.Errorf("event %d: %d %s", i, r.Status, r.Raw)
+				return
+			}
+			ids[i] = r.data()["conferencing"].(map[string]any)["details"].(map[string]any)["meeting_code"].(string)
+			done.Add(1)
+		}()
+	}
+	wg.Wait()
+	<-restart
+	ms := e.meetings()
+	byID := map[string]int{}
+	for _, m := range ms {
+		byID[fmt.Sprint(int64(m["id"].(float64)))]++
+	}
+	seen := map[string]bool{}
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		if seen[id] {
+			t.Errorf("event %d shares meeting %s with another event", i, id)
+		}
+		seen[id] = true
+		if byID[id] != 1 {
+			t.Errorf("event %d's meeting %s is not at Zoom", i, id)
+		}
+	}
+	dropped := e.sim.Stats().Calls["create_meeting"]["dropped"]
+	if len(ms) != 200 || len(seen) != 200 {
+		t.Fatalf("%d meetings at Zoom and %d distinct on events for 200 events (%d answers dropped)", len(ms), len(seen), dropped)
+	}
+	if dropped < 30 {
+		t.Fatalf("only %d create answers were dropped: the fault did not bite", dropped)
+	}
+	t.Logf("200 events, 200 meetings, %d create answers lost and recovered", dropped)
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	body := cs.eventBody("Once", time.Now().Add(time.Hour), nil)
+	post := func(b map[string]any, key string) response {
+		req := mustJSON(t, b)
+		httpReq, _ := http.NewRequest("POST", e.srv.URL+"/v3/grants/"+cs.cal+"/events?calendar_id=primary", strings.NewReader(req))
+		httpReq.Header.Set("Authorization", "Bearer "+cs.key)
+		httpReq.Header.Set("Idempotency-Key", key)
+		resp, err := e.client.Do(httpReq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readResponse(t, resp)
+	}
+	a := post(body, "key-1")
+	b := post(body, "key-1")
+	if a.Status != 200 || b.Status != 200 || a.data()["id"] != b.data()["id"] {
+		t.Fatalf("same key twice: %s / %s", a.Raw, b.Raw)
+	}
+	body["title"] = "Other"
+	if c := post(body, "key-1"); c.Status != 409 {
+		t.Fatalf("same key, other body: %s", c.Raw)
+	}
+	if len(e.meetings()) != 1 {
+		t.Fatalf("%d meetings for one idempotent event", len(e.meetings()))
+	}
+}
+
+func TestConcurrentUpdatesLoseNoWrite(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Busy", time.Now().Add(time.Hour), nil))
+	path := "/v3/grants/" + cs.cal + "/events/" + r.data()["id"].(string)
+	updates := []map[string]any{{"title": "T2"}, {"location": "L2"}, {"busy": false}, {"visibility": "private"},
+		{"status": "tentative"}, {"description": "D2"}, {"participants": []map[string]any{{"email": "x@example.com"}}}, {"metadata": map[string]any{"k": "v"}}}
+	var wg sync.WaitGroup
+	for _, u := range updates {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := e.do("PUT", path, cs.key, u); r.Status != 200 {
+				t.Errorf("PUT %v: %s", u, r.Raw)
+			}
+		}()
+	}
+	wg.Wait()
+	d := e.do("GET", path, cs.key, nil).data()
+	if d["title"] != "T2" || d["location"] != "L2" || d["busy"] != false || d["visibility"] != "private" || d["status"] != "tentative" ||
+		!strings.HasPrefix(d["description"].(string), "D2") || len(d["participants"].([]any)) != 1 || d["metadata"] == nil {
+		t.Fatalf("a write was lost: %v", d)
+	}
+	if m := e.meetings()[0]; m["topic"] != "T2" || !strings.HasPrefix(m["agenda"].(string), "D2") {
+		t.Fatalf("Zoom lost a synced write: %v", m)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
