@@ -27,7 +27,7 @@ import (
 
 const appRedirect = "https://app.example.com/oauth/callback"
 
-var zoomScopes = []string{"meeting:write:meeting", "meeting:update:meeting", "meeting:delete:meeting", "meeting:read:meeting", "user:read:user"}
+var zoomScopes = []string{"meeting:write:meeting", "meeting:update:meeting", "meeting:delete:meeting", "meeting:read:meeting", "meeting:read:list_meetings", "user:read:user"}
 
 // zoomApp is one application with a Zoom connector whose Zoom app exists at
 // the simulator, and a Zoom user.
