@@ -5,7 +5,7 @@ export GOTOOLCHAIN := local
 # How long CI fuzzes the request decoders.
 FUZZTIME ?= 10s
 
-.PHONY: run test build vet fuzz postgres
+.PHONY: run test bench build vet fuzz postgres
 
 ## run: the service with everything it needs, on 127.0.0.1:8080 (data in ./.confhub)
 run: postgres
@@ -16,6 +16,11 @@ run: postgres
 test: postgres vet
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -fuzz=FuzzRequestDecoders -fuzztime=$(FUZZTIME) ./api
+
+## bench: event creation with Zoom autocreate vs the bare-Temporal floor, at concurrency 1 and 32
+bench: postgres
+	$(GO) build -o bin/confhub ./cmd/confhub
+	./bin/confhub bench
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/confhub ./cmd/confhub

@@ -201,9 +201,16 @@ func eventArgs(e Event) []any {
 
 // InsertEvent stores a new event.
 func (s *Store) InsertEvent(ctx context.Context, e Event) (Event, error) {
-	rows, err := s.pool.Query(ctx, `INSERT INTO events (id, application_id, grant_id, calendar_id, title, description, location,
+	return s.InsertEventClosing(ctx, e, "")
+}
+
+// InsertEventClosing stores a new event and, in the same statement, closes
+// the conference attempt opID (recording its meeting) when opID is set.
+func (s *Store) InsertEventClosing(ctx context.Context, e Event, opID string) (Event, error) {
+	rows, err := s.pool.Query(ctx, `WITH closed AS (UPDATE conference_attempts SET state = 'done', uncertain = false,
+		meeting_id = $18, updated_at = now() WHERE $19 <> '' AND id = $19) INSERT INTO events (id, application_id, grant_id, calendar_id, title, description, location,
 		busy, status, visibility, participants, when_json, starts_at, ends_at, metadata, conferencing, conf_grant_id, conf_meeting_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING `+eventColumns, eventArgs(e)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING `+eventColumns, append(eventArgs(e), opID)...)
 	if err != nil {
 		return Event{}, err
 	}

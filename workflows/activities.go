@@ -114,11 +114,10 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 		}
 		return zoom.Meeting{}, classify(err)
 	}
-	if _, err := a.Pool.Exec(ctx, `UPDATE conference_attempts SET meeting_id = $2, state = 'created', uncertain = false,
-		updated_at = now() WHERE id = $1`, in.OpID, m.ID); err != nil {
-		// The meeting exists; the attempt stays uncertain, so a retry finds it.
-		return zoom.Meeting{}, err
-	}
+	// The attempt stays uncertain until the event row that records the
+	// meeting is written (InsertEvent closes it in the same statement): if
+	// this worker dies before that, the replay finds the meeting by its
+	// reference instead of making another.
 	return m, nil
 }
 
@@ -149,7 +148,7 @@ func (a *Activities) findByMarker(ctx context.Context, token, marker string) (zo
 
 // InsertEvent stores a new event and closes its operation's attempt log.
 func (a *Activities) InsertEvent(ctx context.Context, ev events.Event, opID string) (events.Event, error) {
-	out, err := a.Events.InsertEvent(ctx, ev)
+	out, err := a.Events.InsertEventClosing(ctx, ev, opID)
 	if err != nil {
 		if apperr.IsKind(err, apperr.Conflict) {
 			// A replayed insert: the row is ours already.
@@ -158,9 +157,6 @@ func (a *Activities) InsertEvent(ctx context.Context, ev events.Event, opID stri
 			}
 		}
 		return events.Event{}, err
-	}
-	if opID != "" {
-		_, _ = a.Pool.Exec(ctx, `UPDATE conference_attempts SET state = 'done', updated_at = now() WHERE id = $1`, opID)
 	}
 	return out, nil
 }

@@ -43,6 +43,7 @@ func commands() []command {
 		{"apps create", "create an application and print its id and API key (shown only once)", cmdAppsCreate},
 		{"keys rotate", "re-encrypt every stored secret with the active encryption key", cmdKeysRotate},
 		{"zoomsim", "run the Zoom simulator (OAuth, REST API, webhooks, control API under /_sim/)", cmdZoomsim},
+		{"bench", "measure event creation with Zoom autocreate against the bare-Temporal floor (what `make bench` runs)", cmdBench},
 		{"dev", "run everything locally: a private PostgreSQL, a demo application, the API (what `make run` runs)", cmdDev},
 	}
 }

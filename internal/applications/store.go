@@ -2,9 +2,12 @@ package applications
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 	"unicode"
 
 	"github.com/google/uuid"
@@ -19,10 +22,23 @@ import (
 // PostgreSQL. Every query on tenant data filters by application id.
 type Store struct {
 	pool *pgxpool.Pool
+
+	// Verified keys are remembered briefly, saving a query per request. Only
+	// successes are cached, keyed by the key's SHA-256, never the key itself.
+	mu   sync.Mutex
+	keys map[[32]byte]cachedKey
 }
 
+type cachedKey struct {
+	app     uuid.UUID
+	expires time.Time
+}
+
+// keyCacheTTL bounds how long a deleted key keeps working in one process.
+const keyCacheTTL = 30 * time.Second
+
 // NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, keys: map[[32]byte]cachedKey{}} }
 
 // Create makes an application and its first API key. The key is returned
 // here and never again.
@@ -50,6 +66,26 @@ func (s *Store) Create(ctx context.Context, name string) (Application, string, e
 
 // Authenticate returns the application an API key belongs to.
 func (s *Store) Authenticate(ctx context.Context, key string) (uuid.UUID, error) {
+	sum := sha256.Sum256([]byte(key))
+	s.mu.Lock()
+	c, hit := s.keys[sum]
+	s.mu.Unlock()
+	if hit && time.Now().Before(c.expires) {
+		return c.app, nil
+	}
+	app, err := s.authenticate(ctx, key)
+	if err == nil {
+		s.mu.Lock()
+		if len(s.keys) > 10000 {
+			clear(s.keys)
+		}
+		s.keys[sum] = cachedKey{app: app, expires: time.Now().Add(keyCacheTTL)}
+		s.mu.Unlock()
+	}
+	return app, err
+}
+
+func (s *Store) authenticate(ctx context.Context, key string) (uuid.UUID, error) {
 	id, secret, ok := parseAPIKey(key)
 	if !ok {
 		return uuid.Nil, apperr.Unauthorizedf("invalid API key")

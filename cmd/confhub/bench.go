@@ -1,0 +1,312 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/connectors/zoom/zoomsim"
+	"github.com/confhub/confhub/internal/applications"
+	"github.com/confhub/confhub/internal/pgcluster"
+)
+
+// cmdBench measures event creation with Zoom autocreate against the
+// bare-Temporal floor, on this machine, in one process.
+func cmdBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench [flags]", "Starts the whole stack in-process (a private PostgreSQL, an in-process Temporal server, the\n"+
+		"Zoom simulator at a fixed latency), creates events with Zoom autocreate at concurrency 1 and 32,\n"+
+		"and prints throughput and latency beside the bare-Temporal floor: a workflow of the same shape\n"+
+		"(two local activities, eager start, one of them waiting the Zoom latency) on the same server.", stderr)
+	latency := fs.Duration("zoom-latency", 20*time.Millisecond, "the simulator's fixed latency per Zoom call")
+	serial := fs.Int("n1", 200, "events at concurrency 1")
+	parallel := fs.Int("n32", 2000, "events at concurrency 32")
+	hosts := fs.Int("hosts", 64, "Zoom users (each its own account) the events spread over, so Zoom's per-account limits are not the bottleneck")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+
+	dir, err := os.MkdirTemp("", "confhub-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	_ = os.Chmod(dir, 0o755)
+	port, _ := pgcluster.FreePort()
+	pg, err := pgcluster.New(filepath.Join(dir, "pg"), port, pgcluster.Options{Fast: true})
+	if err != nil {
+		return err
+	}
+	if err := pg.Init(ctx); err != nil {
+		return err
+	}
+	if err := pg.Start(ctx); err != nil {
+		return err
+	}
+	defer pg.Stop()
+	ts := temporaltest.NewServer()
+	defer ts.Stop()
+
+	sim := zoomsim.New(zoomsim.Options{DailyLimit: 1 << 30})
+	simSrv := httptest.NewServer(sim)
+	defer simSrv.Close()
+	apiPort, _ := pgcluster.FreePort()
+	base := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	env := map[string]string{
+		"DATABASE_URL": pg.URL("postgres"), "CONFHUB_ENCRYPTION_KEYS": "bench:" + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+		"CONFHUB_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", apiPort), "ZOOM_OAUTH_URL": simSrv.URL, "ZOOM_API_URL": simSrv.URL + "/v2",
+		"TEMPORAL_ADDRESS": ts.GetFrontendHostPort(), "TEMPORAL_NAMESPACE": ts.GetDefaultNamespace(),
+	}
+	cfg, pool, _, err := setup(ctx, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ready := make(chan struct{})
+	go func() { _ = runService(sctx, cfg, pool, log, "all", func(string) { close(ready) }) }()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		return errors.New("the service did not start")
+	}
+
+	fmt.Fprintf(stderr, "seeding %d Zoom hosts...\n", *hosts)
+	seed, err := benchSeed(ctx, pool, sim, simSrv.URL, base, *hosts)
+	if err != nil {
+		return err
+	}
+	_ = sim.SetFaults(zoomsim.Faults{LatencyMS: int(*latency / time.Millisecond)})
+
+	floorC := ts.NewClientWithOptions(client.Options{})
+	defer floorC.Close()
+	fw := worker.New(floorC, "bench-floor", worker.Options{})
+	fw.RegisterWorkflow(floorWorkflow)
+	fw.RegisterActivity(floorActivity)
+	if err := fw.Start(); err != nil {
+		return err
+	}
+	defer fw.Stop()
+
+	type row struct {
+		name string
+		c    int
+		r    result
+	}
+	var rows []row
+	for _, c := range []int{1, 32} {
+		n := *serial
+		if c > 1 {
+			n = *parallel
+		}
+		_ = measure(c, min(n, 50), func(i int) error { return seed.createEvent(i) }) // warm up
+		before := sim.Stats().Calls["create_meeting"]["201"]
+		r := measure(c, n, func(i int) error { return seed.createEvent(i) })
+		r.zoomCreates = float64(sim.Stats().Calls["create_meeting"]["201"]-before) / float64(n)
+		rows = append(rows, row{"confhub", c, r})
+		_ = measure(c, min(n, 50), func(int) error { return floor(ctx, floorC, *latency) })
+		rows = append(rows, row{"floor", c, measure(c, n, func(int) error { return floor(ctx, floorC, *latency) })})
+	}
+
+	fmt.Fprintf(stdout, "\nconfhub bench: Zoom latency %v, %d hosts, GOMAXPROCS=%d\n\n", *latency, *hosts, runtimeProcs())
+	fmt.Fprintf(stdout, "%-8s %4s %6s %9s %9s %9s %15s %13s %7s\n", "what", "conc", "n", "req/s", "p50", "p99", "p50-zoom", "creates/event", "errors")
+	var ours, fl map[int]result = map[int]result{}, map[int]result{}
+	for _, r := range rows {
+		extra, creates := "", "-"
+		if r.name == "confhub" {
+			ours[r.c] = r.r
+			extra = fmt.Sprintf("%.1fms", ms(r.r.p50-*latency))
+			creates = fmt.Sprintf("%.2f", r.r.zoomCreates)
+		} else {
+			fl[r.c] = r.r
+			extra = fmt.Sprintf("%.1fms", ms(r.r.p50-*latency))
+		}
+		fmt.Fprintf(stdout, "%-8s %4d %6d %9.1f %8.1fms %8.1fms %15s %13s %7d\n", r.name, r.c, r.r.n, r.r.rps, ms(r.r.p50), ms(r.r.p99), extra, creates, r.r.errors)
+	}
+	fmt.Fprintf(stdout, "\noverhead at concurrency 1 (our p50 - Zoom latency): %.1f ms (target <= 10 ms)\n", ms(ours[1].p50-*latency))
+	fmt.Fprintf(stdout, "throughput at concurrency 32, ours / floor: %.2f (target >= 0.8)\n", ours[32].rps/fl[32].rps)
+	fmt.Fprintf(stdout, "Zoom create calls per event: %.2f (target 1)\n", ours[32].zoomCreates)
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+type result struct {
+	n, errors   int
+	rps         float64
+	p50, p99    time.Duration
+	zoomCreates float64
+}
+
+func measure(concurrency, n int, op func(i int) error) result {
+	lat := make([]time.Duration, n)
+	var next, errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				if err := op(i); err != nil {
+					errs.Add(1)
+				}
+				lat[i] = time.Since(t)
+			}
+		}()
+	}
+	wg.Wait()
+	total := time.Since(start)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return result{n: n, errors: int(errs.Load()), rps: float64(n) / total.Seconds(), p50: lat[n/2], p99: lat[n*99/100]}
+}
+
+// floorWorkflow has our create workflow's shape without its work: two local
+// activities, the first waiting as long as a Zoom call.
+func floorWorkflow(ctx workflow.Context, latency time.Duration) error {
+	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{ScheduleToCloseTimeout: 10 * time.Second})
+	if err := workflow.ExecuteLocalActivity(ctx, floorActivity, latency).Get(ctx, nil); err != nil {
+		return err
+	}
+	return workflow.ExecuteLocalActivity(ctx, floorActivity, time.Duration(0)).Get(ctx, nil)
+}
+
+func floorActivity(ctx context.Context, d time.Duration) error {
+	time.Sleep(d)
+	return nil
+}
+
+func floor(ctx context.Context, c client.Client, latency time.Duration) error {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: "bench-floor", EnableEagerStart: true}, floorWorkflow, latency)
+	if err != nil {
+		return err
+	}
+	return run.Get(ctx, nil)
+}
+
+type benchState struct {
+	base, key, cal string
+	confGrants     []string
+	http           *http.Client
+	start          time.Time
+}
+
+func (b *benchState) createEvent(i int) error {
+	st := b.start.Add(time.Duration(i%500) * time.Hour)
+	body, _ := json.Marshal(map[string]any{"title": fmt.Sprintf("Bench %d", i),
+		"when":         map[string]any{"start_time": st.Unix(), "end_time": st.Add(30 * time.Minute).Unix()},
+		"conferencing": map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": b.confGrants[i%len(b.confGrants)]}}})
+	req, _ := http.NewRequest("POST", b.base+"/v3/grants/"+b.cal+"/events?calendar_id=primary", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+b.key)
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// benchSeed makes an application with a Zoom connector, a virtual-calendar
+// grant and one Zoom grant per simulated host (each host its own account).
+func benchSeed(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, simURL, base string, hosts int) (*benchState, error) {
+	_, key, err := applications.NewStore(pool).Create(ctx, "bench")
+	if err != nil {
+		return nil, err
+	}
+	b := &benchState{base: base, key: key, start: time.Now().Add(24 * time.Hour).Truncate(time.Hour),
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}, Timeout: time.Minute}}
+	post := func(path string, body any) (map[string]any, error) {
+		j, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(j))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := b.http.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Data map[string]any `json:"data"`
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 300 {
+			return nil, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, raw)
+		}
+		_ = json.Unmarshal(raw, &out)
+		return out.Data, nil
+	}
+	const clientID, secret, redirect = "bench-client", "bench-secret", "https://bench.invalid/cb"
+	if _, err := post("/v3/connectors", map[string]any{"provider": "zoom", "settings": map[string]any{"client_id": clientID, "client_secret": secret}}); err != nil {
+		return nil, err
+	}
+	if _, err := post("/v3/connectors", map[string]any{"provider": "virtual-calendar"}); err != nil {
+		return nil, err
+	}
+	vc, err := post("/v3/connect/custom", map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "bench-room"}})
+	if err != nil {
+		return nil, err
+	}
+	b.cal = vc["id"].(string)
+	if err := sim.AddApp(zoomsim.AppSpec{ClientID: clientID, ClientSecret: secret, RedirectURIs: []string{redirect},
+		Scopes: []string{"meeting:write:meeting", "meeting:update:meeting", "meeting:delete:meeting", "meeting:read:meeting",
+			"meeting:read:list_meetings", "user:read:user"}}); err != nil {
+		return nil, err
+	}
+	zc := zoom.New(zoom.Config{OAuthURL: simURL, APIURL: simURL + "/v2"})
+	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i := range hosts {
+		u, err := sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("host-%d@bench.invalid", i), Plan: "business"})
+		if err != nil {
+			return nil, err
+		}
+		resp, err := browser.PostForm(simURL+"/oauth/authorize?"+url.Values{"response_type": {"code"}, "client_id": {clientID},
+			"redirect_uri": {redirect}}.Encode(), url.Values{"email": {u.Email}, "action": {"allow"}})
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		tok, err := zc.Exchange(ctx, zoom.App{ClientID: clientID, ClientSecret: secret}, redirect, loc.Query().Get("code"), "")
+		if err != nil {
+			return nil, err
+		}
+		g, err := post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"refresh_token": tok.RefreshToken}})
+		if err != nil {
+			return nil, err
+		}
+		b.confGrants = append(b.confGrants, g["id"].(string))
+	}
+	return b, nil
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
