@@ -417,3 +417,66 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// A row that cannot be written after Zoom acted: the meeting is removed on
+// create, and put back on update.
+func TestRowFailuresAreCompensatedAtZoom(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	ctx := context.Background()
+	e.internalFailures = true
+	if _, err := e.pool.Exec(ctx, `CREATE FUNCTION refuse_boom() RETURNS trigger AS $$
+		BEGIN IF NEW.title = 'boom' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql;
+		CREATE TRIGGER refuse_boom BEFORE INSERT OR UPDATE ON events FOR EACH ROW EXECUTE FUNCTION refuse_boom();`); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("boom", time.Now().Add(time.Hour), nil))
+	if r.Status != 500 || r.errType() != "internal_error" {
+		t.Fatalf("create whose row fails: %s", r.Raw)
+	}
+	if e.zoomCalls("create_meeting") != 1 || len(e.meetings()) != 0 {
+		t.Fatalf("the meeting made for a failed create is still at Zoom (%d meetings)", len(e.meetings()))
+	}
+
+	r = e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("fine", time.Now().Add(time.Hour), nil))
+	e.expect(r, 200, "create")
+	path := "/v3/grants/" + cs.cal + "/events/" + r.data()["id"].(string)
+	r = e.do("PUT", path, cs.key, map[string]any{"title": "boom"})
+	if r.Status != 500 {
+		t.Fatalf("update whose row fails: %s", r.Raw)
+	}
+	if m := e.meetings()[0]; m["topic"] != "fine" {
+		t.Fatalf("Zoom kept the topic of a failed update: %v", m["topic"])
+	}
+	if g := e.do("GET", path, cs.key, nil); g.data()["title"] != "fine" {
+		t.Fatalf("event after a failed update: %s", g.Raw)
+	}
+}
+
+// Changing the conf grant makes the new meeting before deleting the old one.
+func TestMovingTheMeetingToAnotherHost(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	other := e.zoomGrant(cs.zoomApp) // the same user again: same grant; make a second user
+	u2, _ := e.sim.AddUser(zoomsim.UserSpec{Email: "second-" + randomHex(3) + "@example.com", Plan: "pro"})
+	z2 := cs.zoomApp
+	z2.user = u2
+	second := e.zoomGrant(z2).String()
+	if second == other.String() {
+		t.Fatal("expected a second grant for the second user")
+	}
+	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Move me", time.Now().Add(time.Hour), nil))
+	e.expect(r, 200, "create")
+	oldCode := r.data()["conferencing"].(map[string]any)["details"].(map[string]any)["meeting_code"]
+	path := "/v3/grants/" + cs.cal + "/events/" + r.data()["id"].(string)
+	r = e.do("PUT", path, cs.key, map[string]any{"conferencing": map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": second}}})
+	e.expect(r, 200, "move")
+	newCode := r.data()["conferencing"].(map[string]any)["details"].(map[string]any)["meeting_code"]
+	if newCode == oldCode {
+		t.Fatal("the meeting did not move")
+	}
+	waitFor(t, "the old meeting to be deleted", func() bool {
+		ms := e.meetings()
+		return len(ms) == 1 && fmt.Sprint(int64(ms[0]["id"].(float64))) == newCode && ms[0]["host_id"] == u2.ID
+	})
+}
