@@ -480,3 +480,63 @@ func TestMovingTheMeetingToAnotherHost(t *testing.T) {
 		return len(ms) == 1 && fmt.Sprint(int64(ms[0]["id"].(float64))) == newCode && ms[0]["host_id"] == u2.ID
 	})
 }
+
+func TestManualDetailsAndListPaging(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	base := time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 5 {
+		st := base.Add(time.Duration(i) * 24 * time.Hour)
+		r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, map[string]any{"title": fmt.Sprint("E", i),
+			"when":         map[string]any{"start_time": st.Unix(), "end_time": st.Add(time.Hour).Unix()},
+			"conferencing": map[string]any{"provider": "Zoom Meeting", "details": map[string]any{"url": "https://zoom.example/j/99", "meeting_code": "99", "password": "pw"}}})
+		e.expect(r, 200, "create with details")
+		ids = append(ids, r.data()["id"].(string))
+		if d := r.data()["conferencing"].(map[string]any)["details"].(map[string]any); d["url"] != "https://zoom.example/j/99" ||
+			!strings.Contains(r.data()["description"].(string), "https://zoom.example/j/99") {
+			t.Fatalf("manual details: %s", r.Raw)
+		}
+	}
+	if e.zoomCalls("create_meeting") != 0 {
+		t.Fatal("manual details called Zoom")
+	}
+	var got []string
+	token := ""
+	for pages := 0; ; pages++ {
+		q := "/v3/grants/" + cs.cal + "/events?calendar_id=primary&limit=2"
+		if token != "" {
+			q += "&page_token=" + token
+		}
+		r := e.do("GET", q, cs.key, nil)
+		e.expect(r, 200, "page")
+		for _, x := range r.list() {
+			got = append(got, x.(map[string]any)["id"].(string))
+		}
+		if r.Body["next_cursor"] == nil {
+			break
+		}
+		token = r.Body["next_cursor"].(string)
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(ids, ",") {
+		t.Fatalf("paged %v, want %v in start order", got, ids)
+	}
+	r := e.do("GET", fmt.Sprintf("/v3/grants/%s/events?calendar_id=primary&start=%d&end=%d", cs.cal,
+		base.Add(24*time.Hour+30*time.Minute).Unix(), base.Add(72*time.Hour).Unix()), cs.key, nil)
+	if len(r.list()) != 2 {
+		t.Fatalf("start/end window: %d events, want days 2 and 3: %s", len(r.list()), r.Raw)
+	}
+	for _, q := range []string{"?limit=2", "?calendar_id=primary&limit=0", "?calendar_id=primary&page_token=garbage", "?calendar_id=primary&start=x"} {
+		if r := e.do("GET", "/v3/grants/"+cs.cal+"/events"+q, cs.key, nil); r.Status != 400 {
+			t.Errorf("GET events%s: %d, want 400", q, r.Status)
+		}
+	}
+	// Events live on virtual-calendar grants only, and only of this application.
+	e.expect(e.do("GET", "/v3/grants/"+cs.confGrant+"/events?calendar_id=primary", cs.key, nil), 400, "events on a zoom grant")
+	other := e.newApp("other")
+	e.expect(e.do("GET", "/v3/grants/"+cs.cal+"/events/"+ids[0], other, nil), 404, "another application's event")
+	e.expect(e.do("DELETE", "/v3/grants/"+cs.cal+"/events/"+ids[0], other, nil), 404, "another application's delete")
+}
