@@ -151,13 +151,14 @@ func newEnv(t *testing.T, simOpts ...func(*zoomsim.Options)) *env {
 	evs := events.NewStore(pool)
 	tc := sharedTemporal()
 	queue := "test-" + uuid.NewString()
-	acts := &workflows.Activities{Pool: pool, Events: evs, Tokens: gs.Tokens, Zoom: zc, Log: log}
+	results := workflows.NewResults()
+	acts := &workflows.Activities{Pool: pool, Events: evs, Tokens: gs.Tokens, Zoom: zc, Log: log, Results: results}
 	w := workflows.NewWorker(tc, queue, acts)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	wf := &workflows.Service{Temporal: tc, TaskQueue: queue, Events: evs, Pool: pool, Grants: gs, Log: log}
+	wf := &workflows.Service{Temporal: tc, TaskQueue: queue, Events: evs, Pool: pool, Grants: gs, Log: log, Results: results}
 	s := New(Deps{
 		Log:          log,
 		Auth:         apps,

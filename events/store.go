@@ -53,6 +53,45 @@ func (s *Store) CalendarGrant(ctx context.Context, appID uuid.UUID, grantID stri
 	return gid, nil
 }
 
+// EventCalendar resolves, in one query, the grant and calendar an event is
+// created in: a valid virtual-calendar grant of the application and one of
+// its calendars (or its primary one for "primary").
+func (s *Store) EventCalendar(ctx context.Context, appID uuid.UUID, grantID, calendarID string) (uuid.UUID, uuid.UUID, error) {
+	gid, err := uuid.Parse(grantID)
+	if err != nil {
+		return uuid.Nil, uuid.Nil, errNotFound("grant")
+	}
+	var cid *uuid.UUID
+	if calendarID != "primary" {
+		c, err := uuid.Parse(calendarID)
+		if err != nil {
+			return uuid.Nil, uuid.Nil, errNotFound("calendar")
+		}
+		cid = &c
+	}
+	var provider, status string
+	var cal *uuid.UUID
+	err = s.pool.QueryRow(ctx, `SELECT g.provider, g.grant_status, (SELECT c.id FROM calendars c WHERE c.application_id = $1
+		AND c.grant_id = g.id AND (($3::uuid IS NULL AND c.is_primary) OR c.id = $3))
+		FROM grants g WHERE g.application_id = $1 AND g.id = $2`, appID, gid, cid).Scan(&provider, &status, &cal)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, uuid.Nil, errNotFound("grant")
+	}
+	if err != nil {
+		return uuid.Nil, uuid.Nil, err
+	}
+	if provider != "virtual-calendar" {
+		return uuid.Nil, uuid.Nil, apperr.InvalidField("grant_id", "grant %s is a %s grant: calendars and events live on virtual-calendar grants", gid, provider)
+	}
+	if status != "valid" {
+		return uuid.Nil, uuid.Nil, &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf("grant %s is invalid", gid)}
+	}
+	if cal == nil {
+		return uuid.Nil, uuid.Nil, errNotFound("calendar")
+	}
+	return gid, *cal, nil
+}
+
 const calendarColumns = `id, grant_id, name, COALESCE(description, ''), COALESCE(timezone, ''), is_primary, read_only, created_at, updated_at`
 
 func scanCalendar(r pgx.CollectableRow) (Calendar, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/activity"
 
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/events"
@@ -31,11 +32,12 @@ type TokenSource interface {
 
 // Activities carries the activities' dependencies.
 type Activities struct {
-	Pool   *pgxpool.Pool
-	Events *events.Store
-	Tokens TokenSource
-	Zoom   ZoomMeetings
-	Log    *slog.Logger
+	Pool    *pgxpool.Pool
+	Events  *events.Store
+	Tokens  TokenSource
+	Zoom    ZoomMeetings
+	Log     *slog.Logger
+	Results *Results // optional: same-process handoff of created events
 }
 
 // CreateMeetingInput asks for the Zoom meeting of one operation.
@@ -149,6 +151,10 @@ func (a *Activities) findByMarker(ctx context.Context, token, marker string) (zo
 // InsertEvent stores a new event and closes its operation's attempt log.
 func (a *Activities) InsertEvent(ctx context.Context, ev events.Event, opID string) (events.Event, error) {
 	out, err := a.Events.InsertEventClosing(ctx, ev, opID)
+	if err == nil {
+		// The create workflow ends with this row: its result is final.
+		a.Results.publish(activity.GetInfo(ctx).WorkflowExecution.ID, out)
+	}
 	if err != nil {
 		if apperr.IsKind(err, apperr.Conflict) {
 			// A replayed insert: the row is ours already.

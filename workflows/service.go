@@ -36,6 +36,7 @@ type Service struct {
 	Pool      *pgxpool.Pool
 	Grants    GrantLookup
 	Log       *slog.Logger
+	Results   *Results // the same hub as the worker's Activities, when in one process
 }
 
 // NewWorker registers the workflows and activities on the task queue.
@@ -56,18 +57,14 @@ const workflowTaskTimeout = 3 * time.Second
 // asked. With an idempotency key, the same key and body give the same event
 // and the same key with another body is a conflict.
 func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, calendarID string, in events.EventInput, idemKey string, body []byte) (events.Event, error) {
-	gid, err := s.Events.CalendarGrant(ctx, appID, grantID)
-	if err != nil {
-		return events.Event{}, err
-	}
 	if calendarID == "" {
 		return events.Event{}, apperr.InvalidField("calendar_id", "is required (a calendar id, or primary)")
 	}
-	cal, err := s.Events.GetCalendar(ctx, appID, gid, calendarID)
+	gid, calID, err := s.Events.EventCalendar(ctx, appID, grantID, calendarID)
 	if err != nil {
 		return events.Event{}, err
 	}
-	change, err := events.NewEvent(appID, gid, cal.ID, in)
+	change, err := events.NewEvent(appID, gid, calID, in)
 	if err != nil {
 		return events.Event{}, err
 	}
@@ -95,6 +92,8 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 	}
 	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
+	handoff, forget := s.Results.wait("create-event-" + input.Event.ID.String())
+	defer forget()
 	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: "create-event-" + input.Event.ID.String(), TaskQueue: s.TaskQueue, EnableEagerStart: true,
 		WorkflowExecutionTimeout: 2 * time.Minute, WorkflowTaskTimeout: workflowTaskTimeout,
@@ -108,11 +107,25 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 	if err != nil {
 		return events.Event{}, fmt.Errorf("starting the create workflow: %w", err)
 	}
-	var out events.Event
-	if err := run.Get(ctx, &out); err != nil {
-		return events.Event{}, s.waitError(ctx, err)
+	type done struct {
+		ev  events.Event
+		err error
 	}
-	return out, nil
+	finished := make(chan done, 1)
+	go func() {
+		var out events.Event
+		err := run.Get(ctx, &out)
+		finished <- done{out, err}
+	}()
+	select {
+	case ev := <-handoff:
+		return ev, nil
+	case d := <-finished:
+		if d.err != nil {
+			return events.Event{}, s.waitError(ctx, d.err)
+		}
+		return d.ev, nil
+	}
 }
 
 // claimKey records an idempotency key, or returns the event it already names.

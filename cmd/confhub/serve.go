@@ -89,8 +89,9 @@ func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log 
 	gs := grants.NewService(grants.Deps{Pool: pool, Vault: cfg.Keyring, Zoom: zc, Connectors: conns, Apps: apps,
 		PublicURL: cfg.PublicURL, Log: log})
 	evs := events.NewStore(pool)
+	results := workflows.NewResults() // same-process handoff, used when API and worker share this process
 	if role == "worker" || role == "all" {
-		w := workflows.NewWorker(tc, workflows.TaskQueue, &workflows.Activities{Pool: pool, Events: evs, Tokens: gs.Tokens, Zoom: zc, Log: log})
+		w := workflows.NewWorker(tc, workflows.TaskQueue, &workflows.Activities{Pool: pool, Events: evs, Tokens: gs.Tokens, Zoom: zc, Log: log, Results: results})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("temporal worker: %w", err)
 		}
@@ -108,7 +109,7 @@ func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log 
 		Connectors:   conns,
 		Grants:       gs,
 		Calendars:    evs,
-		Events:       &workflows.Service{Temporal: tc, TaskQueue: workflows.TaskQueue, Events: evs, Pool: pool, Grants: gs, Log: log},
+		Events:       &workflows.Service{Temporal: tc, TaskQueue: workflows.TaskQueue, Events: evs, Pool: pool, Grants: gs, Log: log, Results: results},
 		DB:           pool,
 		PublicURL:    cfg.PublicURL,
 	})
