@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/database"
 	"github.com/confhub/confhub/internal/vault"
 )
 
@@ -78,15 +79,7 @@ func (s *Store) Get(ctx context.Context, appID uuid.UUID, provider string) (Conn
 	if err != nil {
 		return Connector{}, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+selectColumns+` FROM connectors WHERE application_id = $1 AND provider = $2`, appID, string(p))
-	if err != nil {
-		return Connector{}, err
-	}
-	c, err := pgx.CollectExactlyOneRow(rows, scanConnector)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, notFound(p)
-	}
-	return c, err
+	return database.QueryOne(ctx, s.pool, scanConnector, notFound(p), `SELECT `+selectColumns+` FROM connectors WHERE application_id = $1 AND provider = $2`, appID, string(p))
 }
 
 // Update changes name and, when given, replaces the settings whole.

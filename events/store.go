@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/database"
 )
 
 // Store keeps calendars and events in PostgreSQL, scoped by application and grant.
@@ -267,32 +268,16 @@ func (s *Store) GetEvent(ctx context.Context, appID, grantID uuid.UUID, id strin
 	if err != nil {
 		return Event{}, errNotFound("event")
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3`, appID, grantID, eid)
-	if err != nil {
-		return Event{}, err
-	}
-	e, err := pgx.CollectExactlyOneRow(rows, scanEvent)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, errNotFound("event")
-	}
-	return e, err
+	return database.QueryOne(ctx, s.pool, scanEvent, errNotFound("event"), `SELECT `+eventColumns+` FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3`, appID, grantID, eid)
 }
 
 // ReplaceEvent writes e if its stored version is still e.Version.
 func (s *Store) ReplaceEvent(ctx context.Context, e Event) (Event, error) {
 	args := append(eventArgs(e), e.Version)
-	rows, err := s.pool.Query(ctx, `UPDATE events SET calendar_id = $4, title = $5, description = $6, location = $7, busy = $8,
+	return database.QueryOne(ctx, s.pool, scanEvent, ErrVersion, `UPDATE events SET calendar_id = $4, title = $5, description = $6, location = $7, busy = $8,
 		status = $9, visibility = $10, participants = $11, when_json = $12, starts_at = $13, ends_at = $14, metadata = $15,
 		conferencing = $16, conf_grant_id = $17, conf_meeting_id = $18, version = version + 1, updated_at = now()
 		WHERE id = $1 AND application_id = $2 AND grant_id = $3 AND version = $19 RETURNING `+eventColumns, args...)
-	if err != nil {
-		return Event{}, err
-	}
-	out, err := pgx.CollectExactlyOneRow(rows, scanEvent)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Event{}, ErrVersion
-	}
-	return out, err
 }
 
 // DeleteEvent removes an event and returns what it was.
@@ -301,15 +286,7 @@ func (s *Store) DeleteEvent(ctx context.Context, appID, grantID uuid.UUID, id st
 	if err != nil {
 		return Event{}, errNotFound("event")
 	}
-	rows, err := s.pool.Query(ctx, `DELETE FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3 RETURNING `+eventColumns, appID, grantID, eid)
-	if err != nil {
-		return Event{}, err
-	}
-	e, err := pgx.CollectExactlyOneRow(rows, scanEvent)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return e, errNotFound("event")
-	}
-	return e, err
+	return database.QueryOne(ctx, s.pool, scanEvent, errNotFound("event"), `DELETE FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3 RETURNING `+eventColumns, appID, grantID, eid)
 }
 
 // ListFilter selects events for GET /events.

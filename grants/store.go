@@ -14,6 +14,7 @@ import (
 
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/database"
 	"github.com/confhub/confhub/internal/vault"
 )
 
@@ -44,15 +45,7 @@ func (s *Store) Get(ctx context.Context, appID uuid.UUID, id string) (Grant, err
 	if err != nil {
 		return Grant{}, errGrantNotFound()
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+grantColumns+` FROM grants WHERE application_id = $1 AND id = $2`, appID, gid)
-	if err != nil {
-		return Grant{}, err
-	}
-	g, err := pgx.CollectExactlyOneRow(rows, scanGrant)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return g, errGrantNotFound()
-	}
-	return g, err
+	return database.QueryOne(ctx, s.pool, scanGrant, errGrantNotFound(), `SELECT `+grantColumns+` FROM grants WHERE application_id = $1 AND id = $2`, appID, gid)
 }
 
 // List returns a page of the application's grants.
@@ -84,16 +77,8 @@ func (s *Store) Update(ctx context.Context, appID uuid.UUID, id string, in Updat
 	if in.Name != nil && (len(*in.Name) > 256 || strings.IndexFunc(*in.Name, unicode.IsControl) >= 0) {
 		return Grant{}, apperr.InvalidField("name", "must be at most 256 characters without control characters")
 	}
-	rows, err := s.pool.Query(ctx, `UPDATE grants SET name = COALESCE($3, name), updated_at = now()
+	return database.QueryOne(ctx, s.pool, scanGrant, errGrantNotFound(), `UPDATE grants SET name = COALESCE($3, name), updated_at = now()
 		WHERE application_id = $1 AND id = $2 RETURNING `+grantColumns, appID, gid, in.Name)
-	if err != nil {
-		return Grant{}, err
-	}
-	g, err := pgx.CollectExactlyOneRow(rows, scanGrant)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return g, errGrantNotFound()
-	}
-	return g, err
 }
 
 // deleteGrant removes the grant (and with it its tokens) and returns the

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/database"
 )
 
 // Store is the applications feature: tenants, keys and redirect URIs, in
@@ -169,16 +170,8 @@ func (s *Store) GetRedirectURI(ctx context.Context, appID uuid.UUID, id string) 
 	if err != nil {
 		return RedirectURI{}, errRedirectNotFound
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, url, platform, created_at, updated_at FROM redirect_uris
+	return database.QueryOne(ctx, s.pool, scanRedirectURI, errRedirectNotFound, `SELECT id, url, platform, created_at, updated_at FROM redirect_uris
 		WHERE application_id = $1 AND id = $2`, appID, uid)
-	if err != nil {
-		return RedirectURI{}, err
-	}
-	r, err := pgx.CollectExactlyOneRow(rows, scanRedirectURI)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return r, errRedirectNotFound
-	}
-	return r, err
 }
 
 // UpdateRedirectURI changes the fields present in in.
