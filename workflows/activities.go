@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -61,20 +62,28 @@ const searchPages = 10
 // died mid-call, a replayed workflow) first looks for a meeting with that
 // reference among the host's meetings and adopts it.
 func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (zoom.Meeting, error) {
+	// The attempt is logged while the token is read (two round trips side by
+	// side); Zoom is called only once the log is written.
 	var prevUncertain bool
 	var recorded *int64
-	err := a.Pool.QueryRow(ctx, `WITH prev AS (SELECT uncertain FROM conference_attempts WHERE id = $1)
+	logDone := make(chan error, 1)
+	go func() {
+		logDone <- a.Pool.QueryRow(ctx, `WITH prev AS (SELECT uncertain FROM conference_attempts WHERE id = $1)
 		INSERT INTO conference_attempts (id, application_id, event_id, conf_grant_id, marker, attempts, uncertain)
 		VALUES ($1, $2, $3, $4, $5, 1, true) ON CONFLICT (id) DO UPDATE SET attempts = conference_attempts.attempts + 1,
 		uncertain = true, updated_at = now()
 		RETURNING COALESCE((SELECT uncertain FROM prev), false), meeting_id`,
-		in.OpID, in.App, in.EventID, in.ConfGrant, in.Marker).Scan(&prevUncertain, &recorded)
-	if err != nil {
-		return zoom.Meeting{}, err
-	}
+			in.OpID, in.App, in.EventID, in.ConfGrant, in.Marker).Scan(&prevUncertain, &recorded)
+	}()
+	var logErr error
+	logged := sync.OnceFunc(func() { logErr = <-logDone })
+	defer logged()
 	var m zoom.Meeting
 	settled := true // false when the create was sent and its outcome is unknown
-	err = a.Tokens.Do(ctx, in.App, in.ConfGrant, func(tok grants.AccessToken) error {
+	err := a.Tokens.Do(ctx, in.App, in.ConfGrant, func(tok grants.AccessToken) error {
+		if logged(); logErr != nil {
+			return logErr
+		}
 		if recorded != nil {
 			got, err := a.Zoom.GetMeeting(ctx, tok.Token, *recorded)
 			if err == nil {
@@ -110,6 +119,9 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 		m = created
 		return err
 	})
+	if logged(); logErr != nil {
+		return zoom.Meeting{}, logErr
+	}
 	if err != nil {
 		if settled {
 			_, _ = a.Pool.Exec(ctx, `UPDATE conference_attempts SET uncertain = false, updated_at = now() WHERE id = $1`, in.OpID)

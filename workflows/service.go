@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -60,22 +61,32 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 	if calendarID == "" {
 		return events.Event{}, apperr.InvalidField("calendar_id", "is required (a calendar id, or primary)")
 	}
+	// Validation needs no lookups; the calendar and the conf grant are looked
+	// up side by side. Errors still come in the order a reader expects: the
+	// path's grant and calendar, then the body, then the conf grant.
+	change, invalid := events.NewEvent(appID, uuid.Nil, uuid.Nil, in)
+	var confID uuid.UUID
+	var confErr error
+	var lookups sync.WaitGroup
+	if invalid == nil && change.Conf == events.ConfSet && change.Conference.Autocreate != nil {
+		lookups.Go(func() { confID, confErr = s.confGrant(ctx, appID, change.Conference.Autocreate.ConfGrantID) })
+	}
 	gid, calID, err := s.Events.EventCalendar(ctx, appID, grantID, calendarID)
-	if err != nil {
+	lookups.Wait()
+	switch {
+	case err != nil:
 		return events.Event{}, err
+	case invalid != nil:
+		return events.Event{}, invalid
+	case confErr != nil:
+		return events.Event{}, confErr
 	}
-	change, err := events.NewEvent(appID, gid, calID, in)
-	if err != nil {
-		return events.Event{}, err
-	}
+	change.Event.GrantID, change.Event.CalendarID = gid, calID
 	input := CreateInput{Event: change.Event}
 	if change.Conf == events.ConfSet {
 		input.Conference = change.Conference
 		if a := change.Conference.Autocreate; a != nil {
-			if input.ConfGrant, err = s.confGrant(ctx, appID, a.ConfGrantID); err != nil {
-				return events.Event{}, err
-			}
-			input.ConfSettings = a.ConfSettings
+			input.ConfGrant, input.ConfSettings = confID, a.ConfSettings
 		}
 	}
 	if idemKey != "" {
