@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/temporaltest"
@@ -29,6 +30,7 @@ import (
 	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/pgcluster"
+	"github.com/confhub/confhub/internal/temporalsrv"
 )
 
 // cmdBench measures event creation with Zoom autocreate against the
@@ -41,11 +43,13 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	latency := fs.Duration("zoom-latency", 20*time.Millisecond, "the simulator's fixed latency per Zoom call")
 	serial := fs.Int("n1", 200, "events at concurrency 1")
 	parallel := fs.Int("n32", 2000, "events at concurrency 32")
+	store := fs.String("temporal-store", "memory", "the in-process Temporal server's store: memory (temporaltest's in-memory SQLite),\n"+
+		"postgres (databases in the bench's PostgreSQL, as a production cluster would use) or sqlite (a file, as confhub dev uses)")
 	hosts := fs.Int("hosts", 64, "Zoom users (each its own account) the events spread over, so Zoom's per-account limits are not the bottleneck")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 
 	dir, err := os.MkdirTemp("", "confhub-bench-")
 	if err != nil {
@@ -65,8 +69,11 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer pg.Stop()
-	ts := temporaltest.NewServer()
-	defer ts.Stop()
+	frontend, namespace, stopTemporal, err := benchTemporal(ctx, *store, pg, dir, log)
+	if err != nil {
+		return err
+	}
+	defer stopTemporal()
 
 	sim := zoomsim.New(zoomsim.Options{DailyLimit: 1 << 30})
 	simSrv := httptest.NewServer(sim)
@@ -76,7 +83,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	env := map[string]string{
 		"DATABASE_URL": pg.URL("postgres"), "CONFHUB_ENCRYPTION_KEYS": "bench:" + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
 		"CONFHUB_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", apiPort), "ZOOM_OAUTH_URL": simSrv.URL, "ZOOM_API_URL": simSrv.URL + "/v2",
-		"TEMPORAL_ADDRESS": ts.GetFrontendHostPort(), "TEMPORAL_NAMESPACE": ts.GetDefaultNamespace(),
+		"TEMPORAL_ADDRESS": frontend, "TEMPORAL_NAMESPACE": namespace,
 	}
 	cfg, pool, _, err := setup(ctx, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
@@ -100,7 +107,10 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	_ = sim.SetFaults(zoomsim.Faults{LatencyMS: int(*latency / time.Millisecond)})
 
-	floorC := ts.NewClientWithOptions(client.Options{})
+	floorC, err := client.Dial(client.Options{HostPort: frontend, Namespace: namespace, Logger: tlog.NewStructuredLogger(log)})
+	if err != nil {
+		return err
+	}
 	defer floorC.Close()
 	fw := worker.New(floorC, "bench-floor", worker.Options{})
 	fw.RegisterWorkflow(floorWorkflow)
@@ -130,7 +140,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		rows = append(rows, row{"floor", c, measure(c, n, func(int) error { return floor(ctx, floorC, *latency) })})
 	}
 
-	fmt.Fprintf(stdout, "\nconfhub bench: Zoom latency %v, %d hosts, GOMAXPROCS=%d\n\n", *latency, *hosts, runtimeProcs())
+	fmt.Fprintf(stdout, "\nconfhub bench: Zoom latency %v, %d hosts, GOMAXPROCS=%d, Temporal store %s\n\n", *latency, *hosts, runtimeProcs(), *store)
 	fmt.Fprintf(stdout, "%-8s %4s %6s %9s %9s %9s %15s %13s %7s\n", "what", "conc", "n", "req/s", "p50", "p99", "p50-zoom", "creates/event", "errors")
 	var ours, fl map[int]result = map[int]result{}, map[int]result{}
 	for _, r := range rows {
@@ -149,6 +159,32 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "throughput at concurrency 32, ours / floor: %.2f (target >= 0.8)\n", ours[32].rps/fl[32].rps)
 	fmt.Fprintf(stdout, "Zoom create calls per event: %.2f (target 1)\n", ours[32].zoomCreates)
 	return nil
+}
+
+// benchTemporal starts the Temporal server the bench measures against.
+func benchTemporal(ctx context.Context, store string, pg *pgcluster.Cluster, dir string, log *slog.Logger) (frontend, namespace string, stop func(), err error) {
+	if store == "memory" {
+		ts := temporaltest.NewServer()
+		return ts.GetFrontendHostPort(), ts.GetDefaultNamespace(), ts.Stop, nil
+	}
+	port, err := pgcluster.FreePort()
+	if err != nil {
+		return "", "", nil, err
+	}
+	o := temporalsrv.Options{Frontend: fmt.Sprintf("127.0.0.1:%d", port), Namespace: "default", Log: log}
+	switch store {
+	case "postgres":
+		o.PostgresURL = pg.URL("")
+	case "sqlite":
+		o.SQLiteFile = filepath.Join(dir, "temporal.db")
+	default:
+		return "", "", nil, usageError{fmt.Errorf("--temporal-store: %q is not memory, postgres or sqlite", store)}
+	}
+	ts, err := temporalsrv.Start(ctx, o)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return ts.Frontend(), o.Namespace, ts.Stop, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
