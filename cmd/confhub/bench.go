@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -282,25 +281,7 @@ func benchSeed(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, simURL
 	}
 	b := &benchState{base: base, key: key, start: time.Now().Add(24 * time.Hour).Truncate(time.Hour),
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}, Timeout: time.Minute}}
-	post := func(path string, body any) (map[string]any, error) {
-		j, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(j))
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := b.http.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		var out struct {
-			Data map[string]any `json:"data"`
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode >= 300 {
-			return nil, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, raw)
-		}
-		_ = json.Unmarshal(raw, &out)
-		return out.Data, nil
-	}
+	post := apiClient{base: base, key: key, http: b.http}.post
 	const clientID, secret, redirect = "bench-client", "bench-secret", "https://bench.invalid/cb"
 	if _, err := post("/v3/connectors", map[string]any{"provider": "zoom", "settings": map[string]any{"client_id": clientID, "client_secret": secret}}); err != nil {
 		return nil, err
@@ -318,25 +299,16 @@ func benchSeed(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, simURL
 			"meeting:read:list_meetings", "user:read:user"}}); err != nil {
 		return nil, err
 	}
-	zc := zoom.New(zoom.Config{OAuthURL: simURL, APIURL: simURL + "/v2"})
-	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for i := range hosts {
 		u, err := sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("host-%d@bench.invalid", i), Plan: "business"})
 		if err != nil {
 			return nil, err
 		}
-		resp, err := browser.PostForm(simURL+"/oauth/authorize?"+url.Values{"response_type": {"code"}, "client_id": {clientID},
-			"redirect_uri": {redirect}}.Encode(), url.Values{"email": {u.Email}, "action": {"allow"}})
+		refresh, err := simRefreshToken(ctx, simURL, zoom.App{ClientID: clientID, ClientSecret: secret}, redirect, u.Email)
 		if err != nil {
 			return nil, err
 		}
-		resp.Body.Close()
-		loc, _ := url.Parse(resp.Header.Get("Location"))
-		tok, err := zc.Exchange(ctx, zoom.App{ClientID: clientID, ClientSecret: secret}, redirect, loc.Query().Get("code"), "")
-		if err != nil {
-			return nil, err
-		}
-		g, err := post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"refresh_token": tok.RefreshToken}})
+		g, err := post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"refresh_token": refresh}})
 		if err != nil {
 			return nil, err
 		}

@@ -7,25 +7,53 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
-	"go.temporal.io/server/temporaltest"
-
+	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/pgcluster"
+	"github.com/confhub/confhub/internal/temporalsrv"
 )
 
+// The dev stack's simulated Zoom: one app and one Pro user, with fixed ids
+// so that a restart (or a lost simulator file) finds the same grant.
+const (
+	devZoomClientID = "confhub-dev-zoom-app"
+	devZoomUserID   = "devZoomUser0000000001"
+	devZoomEmail    = "host@zoom.example"
+	devCalendarUser = "demo-room@example.com"
+)
+
+// devStack is what `confhub dev` started, for the summary it prints.
+type devStack struct {
+	dir, api, temporal, namespace, ui, sim string
+	appID, key, calGrant, calendar, zoomGrant string
+	start                                     time.Time
+}
+
 // cmdDev runs the whole service on one machine with nothing installed but
-// the PostgreSQL binaries: a private cluster and an encryption key kept under
-// the data directory, a demo application, and the API.
+// the PostgreSQL binaries: a private cluster, an embedded Temporal server
+// (with its Web UI), the Zoom simulator, the API and the worker, and seeds a
+// demo application with a calendar and a Zoom account.
 func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("dev [--data-dir DIR]", "Runs confhub locally: starts a private PostgreSQL under the data directory (as the postgres\n"+
-		"user when run as root), keeps an encryption key there, migrates, creates a demo application\n"+
-		"once, prints its API key and serves on CONFHUB_HTTP_ADDR (default 127.0.0.1:8080).\nCtrl-C stops everything; running it again reuses the data.", stderr)
-	dataDir := fs.String("data-dir", ".confhub", "where the database, key and demo credentials live")
+	fs := newFlags("dev [flags]", "Runs confhub locally with everything embedded: a private PostgreSQL under the data directory\n"+
+		"(as the postgres user when run as root), a Temporal server on a SQLite file there (with its Web UI),\n"+
+		"the Zoom simulator (one app, one Pro user), the API and the worker. Seeds a demo application, a\n"+
+		"Zoom connector, a virtual calendar and a Zoom grant, and prints curl commands to try.\n"+
+		"The API listens on CONFHUB_HTTP_ADDR (default 127.0.0.1:8080). Ctrl-C stops everything;\n"+
+		"running it again reuses the data.", stderr)
+	dataDir := fs.String("data-dir", ".confhub", "where the database, Temporal's file, the simulator's data and the demo credentials live")
 	reset := fs.Bool("reset", false, "delete the data directory first and start over")
+	temporalAddr := fs.String("temporal-addr", "127.0.0.1:7233", "the embedded Temporal server's gRPC address")
+	uiAddr := fs.String("temporal-ui-addr", "127.0.0.1:8233", "the Temporal Web UI's address (off: no UI)")
+	simAddr := fs.String("zoomsim-addr", "127.0.0.1:9090", "the Zoom simulator's address")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -49,6 +77,21 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	httpAddr := getenv("CONFHUB_HTTP_ADDR")
+	if httpAddr == "" {
+		httpAddr = "127.0.0.1:8080"
+	}
+	// Every port is checked before anything starts, so that a second `make
+	// run` says which one is taken instead of half starting.
+	for _, p := range []struct{ name, addr string }{{"CONFHUB_HTTP_ADDR", httpAddr}, {"--temporal-addr", *temporalAddr},
+		{"--temporal-ui-addr", *uiAddr}, {"--zoomsim-addr", *simAddr}} {
+		if p.addr == "off" && p.name == "--temporal-ui-addr" {
+			continue
+		}
+		if err := portFree(p.addr); err != nil {
+			return fmt.Errorf("%s %s is not free (is another confhub dev running?): %w", p.name, p.addr, err)
+		}
+	}
 
 	port, err := pgcluster.FreePort()
 	if err != nil {
@@ -66,20 +109,48 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer cluster.Stop()
 
-	// An in-process Temporal server (in memory for now: workflows in flight
-	// do not survive a restart of `confhub dev`).
-	ts := temporaltest.NewServer()
+	// Temporal's own logs are many and mostly about its internals: they go
+	// to a file beside its database.
+	tlogFile, err := os.OpenFile(filepath.Join(dir, "temporal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer tlogFile.Close()
+	ui := *uiAddr
+	if ui == "off" {
+		ui = ""
+	}
+	ts, err := temporalsrv.Start(ctx, temporalsrv.Options{
+		SQLiteFile: filepath.Join(dir, "temporal", "temporal.db"), Frontend: *temporalAddr, UI: ui, Namespace: "default",
+		Log: slog.New(slog.NewJSONHandler(tlogFile, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return err
+	}
 	defer ts.Stop()
+
+	sim, simURL, stopSim, err := devSimulator(filepath.Join(dir, "zoomsim.json"), *simAddr)
+	if err != nil {
+		return err
+	}
+	defer stopSim()
 
 	env := map[string]string{
 		"DATABASE_URL":            cluster.URL("postgres"),
 		"CONFHUB_ENCRYPTION_KEYS": keys,
-		"CONFHUB_HTTP_ADDR":       "127.0.0.1:8080",
-		"TEMPORAL_ADDRESS":        ts.GetFrontendHostPort(),
-		"TEMPORAL_NAMESPACE":      ts.GetDefaultNamespace(),
+		"CONFHUB_HTTP_ADDR":       httpAddr,
+		"TEMPORAL_ADDRESS":        ts.Frontend(),
+		"TEMPORAL_NAMESPACE":      "default",
+		"ZOOM_OAUTH_URL":          simURL,
+		"ZOOM_API_URL":            simURL + "/v2",
 	}
+	// The stack's own parts win over the environment; the rest (log level,
+	// public URL) may be set as for serve.
 	devenv := func(k string) string {
-		if v := getenv(k); v != "" && k != "DATABASE_URL" && k != "TEMPORAL_ADDRESS" && k != "TEMPORAL_NAMESPACE" {
+		if v, ok := env[k]; ok && k != "CONFHUB_HTTP_ADDR" {
+			return v
+		}
+		if v := getenv(k); v != "" {
 			return v
 		}
 		return env[k]
@@ -89,29 +160,221 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	defer pool.Close()
+	// Hosted OAuth comes back to the public URL: the simulated app knows it.
+	if err := devZoomApp(sim, filepath.Join(dir, "zoomsim.json.client-secret"), cfg.PublicURL); err != nil {
+		return err
+	}
 
 	appID, apiKey, err := devApplication(ctx, applications.NewStore(pool), filepath.Join(dir, "demo-api-key"))
 	if err != nil {
 		return err
 	}
-	return runService(ctx, cfg, pool, log, "all", func(addr string) {
-		base := cfg.PublicURL
-		fmt.Fprintf(stdout, `
-confhub is running (data in %s; Ctrl-C stops it)
-  API:             %s
-  application_id:  %s
-  API key:         %s
-
-Try:
-curl -s %s/v3/applications -H 'Authorization: Bearer %s'
-curl -s -X POST %s/v3/connectors -H 'Authorization: Bearer %s' -d '{"provider":"zoom","settings":{"client_id":"demo-client","client_secret":"demo-secret"}}'
-
-`, dir, base, appID, apiKey, base, apiKey, base, apiKey)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	err = runService(ctx, cfg, pool, log, "all", func(addr string) {
+		// The server answers once this returns: seed from another goroutine.
+		go func() {
+			st := &devStack{dir: dir, api: cfg.PublicURL, temporal: ts.Frontend(), namespace: "default", ui: ts.UIURL(), sim: simURL,
+				appID: appID, key: apiKey, start: time.Now().UTC().Add(24 * time.Hour).Truncate(24 * time.Hour).Add(15 * time.Hour)}
+			if err := devSeed(ctx, st, simURL); err != nil {
+				cancel(fmt.Errorf("seeding the demo data: %w", err))
+				return
+			}
+			if err := os.WriteFile(filepath.Join(dir, "demo.env"), []byte(st.envFile()), 0o600); err != nil {
+				cancel(err)
+				return
+			}
+			fmt.Fprint(stdout, st.summary())
+		}()
 	})
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// devSimulator starts the Zoom simulator with the dev app and user, from its
+// saved data when there is some; the returned stop saves it again.
+func devSimulator(file, addr string) (*zoomsim.Sim, string, func(), error) {
+	sim := zoomsim.New(zoomsim.Options{})
+	if f, err := os.Open(file); err == nil {
+		err = sim.Load(f)
+		f.Close()
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("%s: %w (delete it, or run with --reset)", file, err)
+		}
+	}
+	// An error means the user is there already (loaded from the file).
+	_, _ = sim.AddUser(zoomsim.UserSpec{ID: devZoomUserID, Email: devZoomEmail, Plan: "pro"})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("--zoomsim-addr %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	save := func() {
+		tmp := file + ".tmp"
+		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			return
+		}
+		if err := sim.Save(f); err == nil && f.Close() == nil {
+			_ = os.Rename(tmp, file)
+		}
+	}
+	// Saved every few seconds too, so a killed dev loses little.
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				save()
+			}
+		}
+	}()
+	stop := func() {
+		close(done)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		save()
+	}
+	return sim, "http://" + ln.Addr().String(), stop, nil
+}
+
+// devZoomApp registers (again) the simulated Zoom app confhub's connector names.
+func devZoomApp(sim *zoomsim.Sim, secretFile, publicURL string) error {
+	secret, err := devZoomSecret(secretFile)
+	if err != nil {
+		return err
+	}
+	return sim.AddApp(zoomsim.AppSpec{ClientID: devZoomClientID, ClientSecret: secret,
+		RedirectURIs: []string{publicURL + "/v3/connect/callback"}, Scopes: strings.Split(defaultSimScopes, ",")})
+}
+
+// devSeed makes (or finds again: every step is idempotent) the Zoom
+// connector, the virtual calendar and the Zoom grant, through the API.
+func devSeed(ctx context.Context, st *devStack, simURL string) error {
+	c := apiClient{base: st.api, key: st.key, http: &http.Client{Timeout: 30 * time.Second}}
+	secret, err := devZoomSecret(filepath.Join(st.dir, "zoomsim.json.client-secret"))
+	if err != nil {
+		return err
+	}
+	for _, body := range []map[string]any{
+		{"provider": "zoom", "settings": map[string]any{"client_id": devZoomClientID, "client_secret": secret}},
+		{"provider": "virtual-calendar"},
+	} {
+		if _, status, err := c.do(http.MethodPost, "/v3/connectors", body); err != nil && status != http.StatusConflict {
+			return err
+		}
+	}
+	vc, err := c.post("/v3/connect/custom", map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": devCalendarUser}})
+	if err != nil {
+		return err
+	}
+	st.calGrant, _ = vc["id"].(string)
+	cal, _, err := c.do(http.MethodGet, "/v3/grants/"+st.calGrant+"/calendars/primary", nil)
+	if err != nil {
+		return err
+	}
+	st.calendar, _ = cal["id"].(string)
+	refresh, err := simRefreshToken(ctx, simURL, zoom.App{ClientID: devZoomClientID, ClientSecret: secret}, st.api+"/v3/connect/callback", devZoomEmail)
+	if err != nil {
+		return err
+	}
+	zg, err := c.post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"refresh_token": refresh}})
+	if err != nil {
+		return err
+	}
+	st.zoomGrant, _ = zg["id"].(string)
+	return nil
+}
+
+// Three curl commands, each one line, that run as printed: create an event
+// with a Zoom meeting, move it (the meeting follows), delete it.
+func (st *devStack) curls() []string {
+	auth := "-H " + shellQuote("Authorization: Bearer "+st.key)
+	events := st.api + "/v3/grants/" + st.calGrant + "/events"
+	saved := shellQuote(filepath.Join(st.dir, "demo-event.json"))
+	eventID := `$(grep -o '"id":"[^"]*"' ` + saved + ` | head -1 | cut -d'"' -f4)`
+	s := st.start.Unix()
+	create := fmt.Sprintf(`{"title":"Demo call","description":"Booked through confhub dev","when":{"start_time":%d,"end_time":%d},`+
+		`"participants":[{"email":"guest@example.com"}],"conferencing":{"provider":"Zoom Meeting","autocreate":{"conf_grant_id":"%s"}}}`, s, s+1800, st.zoomGrant)
+	update := fmt.Sprintf(`{"title":"Demo call (moved)","when":{"start_time":%d,"end_time":%d}}`, s+3600, s+5400)
+	return []string{
+		"curl -sS -X POST " + shellQuote(events+"?calendar_id=primary") + " " + auth + " -H 'Content-Type: application/json' -d " + shellQuote(create) + " | tee " + saved,
+		"curl -sS -X PUT \"" + events + "/" + eventID + "\" " + auth + " -H 'Content-Type: application/json' -d " + shellQuote(update),
+		"curl -sS -X DELETE \"" + events + "/" + eventID + "\" " + auth,
+	}
+}
+
+func (st *devStack) summary() string {
+	ui := st.ui
+	if ui == "" {
+		ui = "off (temporal workflow list --address " + st.temporal + " --namespace " + st.namespace + ")"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `
+confhub dev is running (data in %s; Ctrl-C stops everything)
+  API             %s
+  Temporal        %s (namespace %s)
+  Temporal UI     %s
+  Zoom simulator  %s (app %s, Pro user %s)
+
+  API key         %s
+  calendar grant  %s (primary calendar %s)
+  Zoom grant      %s (the conf_grant_id)
+
+Create an event with a Zoom meeting, move it, delete it:
+`, st.dir, st.api, st.temporal, st.namespace, ui, st.sim, devZoomClientID, devZoomEmail, st.key, st.calGrant, st.calendar, st.zoomGrant)
+	for _, c := range st.curls() {
+		b.WriteString(c + "\n")
+	}
+	fmt.Fprintf(&b, "\nThe same values are in %s for scripts.\n\n", filepath.Join(st.dir, "demo.env"))
+	return b.String()
+}
+
+// envFile is the summary as shell variables (what the README's walkthrough sources).
+func (st *devStack) envFile() string {
+	return fmt.Sprintf("CONFHUB_URL=%s\nCONFHUB_API_KEY=%s\nCALENDAR_GRANT_ID=%s\nZOOM_GRANT_ID=%s\nTEMPORAL_ADDRESS=%s\nZOOMSIM_URL=%s\n",
+		shellQuote(st.api), shellQuote(st.key), shellQuote(st.calGrant), shellQuote(st.zoomGrant), shellQuote(st.temporal), shellQuote(st.sim))
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func portFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return l.Close()
 }
 
 // devKeys returns the dev encryption key, generating it on first use.
 func devKeys(path string) (string, error) {
+	secret, err := devSecret(path)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(secret, "dev1:") { // written by an older dev
+		return secret, nil
+	}
+	return "dev1:" + secret, nil
+}
+
+// devZoomSecret is the simulated Zoom app's client secret: letters and
+// digits, as Zoom's are (OAuth clients form-encode other characters).
+func devZoomSecret(path string) (string, error) {
+	s, err := devSecret(path)
+	return strings.NewReplacer("+", "", "/", "", "=", "").Replace(s), err
+}
+
+// devSecret returns 32 random bytes (base64) kept in a 0600 file, made on first use.
+func devSecret(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		return strings.TrimSpace(string(b)), nil
@@ -123,8 +386,8 @@ func devKeys(path string) (string, error) {
 	if _, err := rand.Read(secret); err != nil {
 		return "", err
 	}
-	spec := "dev1:" + base64.StdEncoding.EncodeToString(secret)
-	return spec, os.WriteFile(path, []byte(spec+"\n"), 0o600)
+	s := base64.StdEncoding.EncodeToString(secret)
+	return s, os.WriteFile(path, []byte(s+"\n"), 0o600)
 }
 
 // devApplication creates the demo application once and keeps its API key in

@@ -24,7 +24,16 @@ import (
 	"github.com/confhub/confhub/internal/vault"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
+func TestMain(m *testing.M) {
+	// Helper mode: the test binary is confhub itself (tests that need a
+	// separate process, to send it Ctrl-C or to restart it, run this).
+	if args := os.Getenv("CONFHUB_TEST_MAIN"); args != "" {
+		os.Args = append([]string{"confhub"}, strings.Split(args, "\x1f")...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(pgtest.Run(m))
+}
 
 var (
 	temporalOnce sync.Once
