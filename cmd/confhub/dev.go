@@ -33,7 +33,7 @@ const (
 
 // devStack is what `confhub dev` started, for the summary it prints.
 type devStack struct {
-	dir, api, temporal, namespace, ui, sim string
+	dir, api, temporal, namespace, ui, sim    string
 	appID, key, calGrant, calendar, zoomGrant string
 	start                                     time.Time
 }
