@@ -4,13 +4,19 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/telemetry"
 )
 
 const (
@@ -51,17 +57,27 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
+		took := time.Since(start)
+		ctx, method, route, status := c.Request().Context(), c.Request().Method, c.Path(), c.Response().Status
+		if route == "" {
+			route = "unmatched" // no raw paths as labels: they are unbounded and may carry ids
+		}
+		telemetry.HTTPRequests.WithLabelValues(method, route, strconv.Itoa(status)).Observe(took.Seconds())
+		span := trace.SpanFromContext(ctx)
+		span.SetName(method + " " + route)
+		span.SetAttributes(semconv.HTTPRoute(route), attribute.String("confhub.request_id", requestIDOf(c)))
 		attrs := []any{
-			"method", c.Request().Method,
-			"route", c.Path(),
-			"status", c.Response().Status,
-			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+			"method", method,
+			"route", route,
+			"status", status,
+			"duration_ms", float64(took.Microseconds()) / 1000,
 			"request_id", requestIDOf(c),
 		}
 		if app := applicationID(c); app != uuid.Nil {
 			attrs = append(attrs, "application_id", app.String())
+			span.SetAttributes(attribute.String("confhub.application_id", app.String()))
 		}
-		s.log.Info("request", attrs...)
+		s.log.InfoContext(ctx, "request", attrs...)
 		return nil
 	}
 }
@@ -70,7 +86,7 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				s.log.Error("panic in handler", "panic", fmt.Sprint(r), "request_id", requestIDOf(c), "stack", string(debug.Stack()))
+				s.log.ErrorContext(c.Request().Context(), "panic in handler", "panic", fmt.Sprint(r), "request_id", requestIDOf(c), "stack", string(debug.Stack()))
 				err = fmt.Errorf("panic: %v", r)
 			}
 		}()

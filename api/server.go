@@ -12,10 +12,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/confhub/confhub/connectors"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/applications"
+	"github.com/confhub/confhub/internal/telemetry"
 )
 
 // MaxBodyBytes caps every request body.
@@ -129,7 +131,13 @@ func New(deps Deps) *Server {
 }
 
 // Handler is the server as an http.Handler.
-func (s *Server) Handler() http.Handler { return s.echo }
+// Every request gets a server span (a trace starts here unless the caller
+// sent a traceparent); the middleware names it after the route template.
+func (s *Server) Handler() http.Handler {
+	return otelhttp.NewHandler(s.echo, "confhub", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		return r.Method // renamed to "METHOD /route/:template" once routed
+	}))
+}
 
 // Routes is the route table.
 func (s *Server) Routes() []Route {
@@ -137,6 +145,7 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodGet, Path: "/healthz", Handler: s.healthz, Auth: Public},
 		{Method: http.MethodGet, Path: "/readyz", Handler: s.readyz, Auth: Public},
 		{Method: http.MethodGet, Path: "/openapi.yaml", Handler: s.openapi, Auth: Public},
+		{Method: http.MethodGet, Path: "/metrics", Handler: echo.WrapHandler(telemetry.MetricsHandler()), Auth: Public},
 
 		{Method: http.MethodGet, Path: "/v3/applications", Handler: s.getApplication},
 		{Method: http.MethodPost, Path: "/v3/applications/redirect-uris", Handler: s.createRedirectURI},

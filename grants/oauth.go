@@ -368,6 +368,7 @@ func (s *Service) ConnectCustom(ctx context.Context, appID uuid.UUID, in CustomI
 		app := zoom.App{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret}
 		// Proving the token rotates it: from here on only the new one works.
 		tok, err := s.zoom.Refresh(ctx, app, *st.RefreshToken)
+		countRefresh(err)
 		if zoom.IsInvalidGrant(err) {
 			return Grant{}, apperr.InvalidField("settings.refresh_token", "Zoom refused it (invalid_grant): it is used, revoked, expired or belongs to another Zoom app")
 		}

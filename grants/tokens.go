@@ -16,6 +16,7 @@ import (
 	"github.com/confhub/confhub/connectors"
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/telemetry"
 	"github.com/confhub/confhub/internal/vault"
 )
 
@@ -232,6 +233,7 @@ func (t *Tokens) refreshLocked(ctx context.Context, appID, grantID uuid.UUID, se
 		return AccessToken{}, err
 	}
 	tok, err := t.zoom.Refresh(ctx, zoom.App{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret}, refreshToken)
+	countRefresh(err)
 	if zoom.IsInvalidGrant(err) {
 		// The refresh token is dead for good: only the user can fix it.
 		if ierr := invalidate(ctx, tx, appID, grantID, "Zoom refused the refresh token (invalid_grant)"); ierr != nil {
@@ -240,7 +242,7 @@ func (t *Tokens) refreshLocked(ctx context.Context, appID, grantID uuid.UUID, se
 		if cerr := tx.Commit(ctx); cerr != nil {
 			return AccessToken{}, cerr
 		}
-		t.log.Warn("grant invalid: zoom refused its refresh token", "grant_id", grantID)
+		t.log.WarnContext(ctx, "grant invalid: zoom refused its refresh token", "grant_id", grantID)
 		return AccessToken{}, &apperr.Error{Kind: apperr.Unauthorized, Err: err, Message: fmt.Sprintf(
 			"grant %s is invalid (Zoom refused the refresh token): the user must connect their Zoom account again", grantID)}
 	}
@@ -268,7 +270,7 @@ func (t *Tokens) refreshLocked(ctx context.Context, appID, grantID uuid.UUID, se
 		t.log.Error("zoom rotated a refresh token that could not be stored: the grant will need reconnecting", "grant_id", grantID, "err", err)
 		return AccessToken{}, err
 	}
-	t.log.Info("zoom token refreshed", "grant_id", grantID, "version", version)
+	t.log.InfoContext(ctx, "zoom token refreshed", "grant_id", grantID, "version", version)
 	out := AccessToken{GrantID: grantID, Token: tok.AccessToken, Version: version, ExpiresAt: tok.Expiry, ZoomUserID: r.userID}
 	t.mu.Lock()
 	t.cache[grantID] = out
@@ -355,4 +357,17 @@ func ProviderError(err error) error {
 		e.Kind = apperr.Invalid
 	}
 	return e
+}
+
+// countRefresh counts a refresh at Zoom by its result: ok, invalid (the
+// refresh token is dead) or error (transient).
+func countRefresh(err error) {
+	switch {
+	case zoom.IsInvalidGrant(err):
+		telemetry.TokenRefreshes.WithLabelValues("invalid").Inc()
+	case err != nil:
+		telemetry.TokenRefreshes.WithLabelValues("error").Inc()
+	default:
+		telemetry.TokenRefreshes.WithLabelValues("ok").Inc()
+	}
 }

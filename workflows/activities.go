@@ -15,6 +15,7 @@ import (
 	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/telemetry"
 )
 
 // ZoomMeetings is the part of the Zoom client the activities use.
@@ -245,6 +246,7 @@ func (a *Activities) RemoveMeeting(ctx context.Context, in RemoveMeetingInput) e
 	})
 	switch {
 	case err == nil, zoom.IsNotFound(err):
+		telemetry.WorkflowOutcomes.WithLabelValues("remove_meeting", "deleted").Inc()
 		return nil
 	case zoom.ClassOf(err) == zoom.Retryable:
 		return err
@@ -278,7 +280,9 @@ func (a *Activities) recordOrphan(ctx context.Context, in RemoveMeetingInput, re
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (conf_grant_id, meeting_id) DO UPDATE SET reason = EXCLUDED.reason`,
 		uuid.New(), in.App, in.ConfGrant, in.MeetingID, event, reason)
 	if err == nil {
-		a.Log.Warn("zoom meeting orphaned", "meeting_id", in.MeetingID, "conf_grant_id", in.ConfGrant, "reason", reason)
+		telemetry.OrphanedMeetings.Inc()
+		telemetry.WorkflowOutcomes.WithLabelValues("remove_meeting", "orphaned").Inc()
+		a.Log.WarnContext(ctx, "zoom meeting orphaned", "meeting_id", in.MeetingID, "conf_grant_id", in.ConfGrant, "reason", reason)
 	}
 	return err
 }

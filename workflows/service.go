@@ -21,6 +21,7 @@ import (
 	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/telemetry"
 )
 
 // GrantLookup finds a conf grant of the application.
@@ -130,11 +131,13 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 	}()
 	select {
 	case ev := <-handoff:
+		observe("create_event", nil)
 		return ev, nil
 	case d := <-finished:
 		if d.err != nil {
-			return events.Event{}, s.waitError(ctx, d.err)
+			return events.Event{}, observe("create_event", s.waitError(ctx, d.err))
 		}
+		observe("create_event", nil)
 		return d.ev, nil
 	}
 }
@@ -234,8 +237,9 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 		}
 		var out events.Event
 		if err := run.Get(ctx, &out); err != nil {
-			return events.Event{}, s.waitError(ctx, err)
+			return events.Event{}, observe("update_event", s.waitError(ctx, err))
 		}
+		observe("update_event", nil)
 		return out, nil
 	}
 }
@@ -290,6 +294,19 @@ func (s *Service) Orphans(ctx context.Context, appID uuid.UUID, grantID string) 
 		var o Orphan
 		return o, r.Scan(&o.MeetingID, &o.EventID, &o.Reason, &o.CreatedAt)
 	})
+}
+
+// observe counts a finished event workflow by what the API answers.
+func observe(workflow string, err error) error {
+	outcome := "ok"
+	if err != nil {
+		outcome = apperr.Internal.String()
+		if e, ok := apperr.As(err); ok {
+			outcome = e.Kind.String()
+		}
+	}
+	telemetry.WorkflowOutcomes.WithLabelValues(workflow, outcome).Inc()
+	return err
 }
 
 func (s *Service) waitError(ctx context.Context, err error) error {

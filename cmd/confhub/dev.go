@@ -19,6 +19,7 @@ import (
 	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/pgcluster"
+	"github.com/confhub/confhub/internal/telemetry"
 	"github.com/confhub/confhub/internal/temporalsrv"
 )
 
@@ -155,6 +156,11 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 		return env[k]
 	}
+	flush, err := telemetry.Setup(ctx, devenv)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(flush)
 	cfg, pool, log, err := setup(ctx, devenv, stderr)
 	if err != nil {
 		return err

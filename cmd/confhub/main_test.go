@@ -140,6 +140,13 @@ func TestAppsCreatePrintsIDAndKey(t *testing.T) {
 // startServe runs `confhub serve` in-process on a free port until the test ends.
 func startServe(t *testing.T, env map[string]string) string {
 	t.Helper()
+	base, _ := startServeLogs(t, env)
+	return base
+}
+
+// startServeLogs is startServe that also hands back what serve logs.
+func startServeLogs(t *testing.T, env map[string]string) (string, *syncBuffer) {
+	t.Helper()
 	port, err := pgcluster.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -150,8 +157,12 @@ func startServe(t *testing.T, env map[string]string) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var stderr bytes.Buffer
-	go func() { done <- run(ctx, []string{"confhub", "serve"}, envOf(e), &bytes.Buffer{}, &stderr) }()
+	stderr := &syncBuffer{}
+	args := []string{"confhub", "serve"}
+	if role := e["TEST_ROLE"]; role != "" {
+		args = append(args, "--role", role)
+	}
+	go func() { done <- run(ctx, args, envOf(e), &bytes.Buffer{}, stderr) }()
 	base := "http://" + e["CONFHUB_HTTP_ADDR"]
 	t.Cleanup(func() {
 		cancel()
@@ -173,12 +184,12 @@ func startServe(t *testing.T, env map[string]string) string {
 		if resp, err := http.Get(base + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return base
+				return base, stderr
 			}
 		}
 	}
 	t.Fatal("serve did not become ready")
-	return ""
+	return "", nil
 }
 
 func TestServeShutsDownGracefully(t *testing.T) {

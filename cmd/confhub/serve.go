@@ -20,9 +20,12 @@ import (
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/config"
 	"github.com/confhub/confhub/internal/database"
+	"github.com/confhub/confhub/internal/telemetry"
 	"github.com/confhub/confhub/internal/vault"
 	"github.com/confhub/confhub/workflows"
 	"go.temporal.io/sdk/client"
+	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 )
 
@@ -38,12 +41,23 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *role != "api" && *role != "worker" && *role != "all" {
 		return usageError{fmt.Errorf("--role must be api, worker or all, got %q", *role)}
 	}
+	flush, err := telemetry.Setup(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(flush)
 	cfg, pool, log, err := setup(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	return runService(ctx, cfg, pool, log, *role, nil)
+}
+
+func flushTraces(flush func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = flush(ctx)
 }
 
 // setup is every database command's preamble: load the configuration, open
@@ -58,8 +72,10 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer) (c
 	return cfg, pool, log, err
 }
 
+// newLogger writes JSON lines; a line logged within a traced request or
+// activity carries its trace_id and span_id.
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(telemetry.LogHandler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
 }
 
 func openAndMigrate(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
@@ -77,8 +93,14 @@ func openAndMigrate(ctx context.Context, cfg config.Config, log *slog.Logger) (*
 // runService runs the API and/or the worker until ctx ends. ready, if set,
 // is told the API's bound address once the listener is up.
 func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, role string, ready func(addr string)) error {
+	// The tracing interceptor carries the request's trace into the workflow
+	// and its activities (through Temporal's headers), on every worker.
+	tracing, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{})
+	if err != nil {
+		return err
+	}
 	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-		Logger: tlog.NewStructuredLogger(log.With("component", "temporal"))})
+		Logger: tlog.NewStructuredLogger(log.With("component", "temporal")), Interceptors: []interceptor.ClientInterceptor{tracing}})
 	if err != nil {
 		return fmt.Errorf("TEMPORAL_ADDRESS %s (namespace %s): %w", cfg.TemporalAddress, cfg.TemporalNamespace, err)
 	}
@@ -99,8 +121,7 @@ func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log 
 		log.Info("temporal worker started", "task_queue", workflows.TaskQueue, "namespace", cfg.TemporalNamespace)
 	}
 	if role == "worker" {
-		<-ctx.Done()
-		return nil
+		return serveOps(ctx, cfg, pool, log, ready)
 	}
 	srv := api.New(api.Deps{
 		Log:          log,
@@ -146,6 +167,49 @@ func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log 
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	log.Info("stopped")
+	return nil
+}
+
+// serveOps is a worker's HTTP side: probes and metrics on CONFHUB_HTTP_ADDR,
+// with the same paths and answers as the API's.
+func serveOps(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, ready func(string)) error {
+	mux := http.NewServeMux()
+	status := func(w http.ResponseWriter, code int, s string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = fmt.Fprintf(w, `{"data":{"status":%q}}`+"\n", s)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { status(w, http.StatusOK, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := pool.Ping(pctx); err != nil {
+			status(w, http.StatusServiceUnavailable, "database unreachable")
+			return
+		}
+		status(w, http.StatusOK, "ready")
+	})
+	mux.Handle("GET /metrics", telemetry.MetricsHandler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on CONFHUB_HTTP_ADDR %s (the worker's probes and metrics): %w", cfg.HTTPAddr, err)
+	}
+	log.Info("worker probes and metrics listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
 	log.Info("stopped")
 	return nil
 }

@@ -17,11 +17,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"path"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/confhub/confhub/internal/telemetry"
 )
 
 // Defaults for the real Zoom.
@@ -71,7 +75,7 @@ func New(cfg Config) *Client {
 		base = cfg.HTTPClient.Transport
 	}
 	c.hc = &http.Client{
-		Transport: otelhttp.NewTransport(base, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		Transport: otelhttp.NewTransport(measured{base}, otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 			return "zoom " + r.Method + " " + r.URL.Path
 		})),
 		// Zoom's API does not redirect; a redirect would leak the bearer token to another host.
@@ -91,7 +95,7 @@ func (c *Client) send(ctx context.Context, op string, req *http.Request) (*http.
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteRequest: func(info httptrace.WroteRequestInfo) { wrote.Store(info.Err == nil) },
 	})
-	resp, err := c.hc.Do(req.WithContext(ctx))
+	resp, err := c.hc.Do(req.WithContext(context.WithValue(ctx, opKey{}, op)))
 	if err != nil {
 		return nil, nil, &Error{Op: op, Err: err, MaybeCommitted: wrote.Load()}
 	}
@@ -146,3 +150,25 @@ func (c *Client) api(ctx context.Context, op, method, path, token string, in, ou
 }
 
 var errEmptyToken = errors.New("empty access token")
+
+type opKey struct{}
+
+// measured counts every exchange with Zoom (API and OAuth) by endpoint and
+// outcome, and times it.
+type measured struct{ next http.RoundTripper }
+
+func (m measured) RoundTrip(r *http.Request) (*http.Response, error) {
+	op, _ := r.Context().Value(opKey{}).(string)
+	if op == "" { // OAuth, through x/oauth2
+		op = "oauth_" + path.Base(r.URL.Path)
+	}
+	start := time.Now()
+	resp, err := m.next.RoundTrip(r)
+	telemetry.ZoomCallDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	outcome := "transport"
+	if err == nil {
+		outcome = strconv.Itoa(resp.StatusCode)
+	}
+	telemetry.ZoomCalls.WithLabelValues(op, outcome).Inc()
+	return resp, err
+}

@@ -28,7 +28,32 @@ const (
 	Provider
 	// ProviderTimeout: an upstream provider did not answer in time (504).
 	ProviderTimeout
+	// Internal: anything else (500); the zero Kind reads the same.
+	Internal Kind = 0
 )
+
+// String names a kind in metrics and logs.
+func (k Kind) String() string {
+	switch k {
+	case Invalid:
+		return "invalid"
+	case Unauthorized:
+		return "unauthorized"
+	case Forbidden:
+		return "forbidden"
+	case NotFound:
+		return "not_found"
+	case Conflict:
+		return "conflict"
+	case RateLimited:
+		return "rate_limited"
+	case Provider:
+		return "provider"
+	case ProviderTimeout:
+		return "provider_timeout"
+	}
+	return "internal"
+}
 
 // Error is a domain error. Message is safe to show to the API caller; Err is
 // the internal cause and is only logged.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -22,6 +23,9 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		// pgx's parse errors can echo the URL, password included.
 		return nil, fmt.Errorf("DATABASE_URL cannot be parsed")
 	}
+	// Every query is a span under the request or activity that ran it
+	// (statements carry placeholders, never values).
+	cfg.ConnConfig.Tracer = otelpgx.NewTracer()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
