@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
 
 	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 	"github.com/confhub/confhub/workflows"
@@ -295,7 +296,8 @@ func TestNoDuplicateMeetingsWhenAnswersAreLost(t *testing.T) {
 		}
 		e.worker.Stop()
 		time.Sleep(500 * time.Millisecond)
-		e.worker = workflows.NewWorker(sharedTemporal(), e.queue, e.acts)
+		// A deploy starts a new process: a new worker on its own connection.
+		e.worker = workflows.NewWorker(temporalSrv.NewClientWithOptions(client.Options{}), e.queue, e.acts)
 		if err := e.worker.Start(); err != nil {
 			t.Error(err)
 		}

@@ -43,7 +43,13 @@ type Service struct {
 
 // NewWorker registers the workflows and activities on the task queue.
 func NewWorker(c client.Client, taskQueue string, a *Activities) worker.Worker {
-	w := worker.New(c, taskQueue, worker.Options{})
+	// Enough pollers to cover every partition of the task queue (Temporal's
+	// default is 4; the SDK's default of 2 workflow pollers alternates
+	// between the sticky and the normal queue, leaving one for 4 partitions):
+	// otherwise a workflow task that lands in a partition nobody polls (a
+	// retry after a worker died, a workflow started without eager dispatch)
+	// waits for a long poll to come round, up to a minute.
+	w := worker.New(c, taskQueue, worker.Options{MaxConcurrentWorkflowTaskPollers: 8, MaxConcurrentActivityTaskPollers: 4})
 	w.RegisterWorkflow(CreateEvent)
 	w.RegisterWorkflow(UpdateEvent)
 	w.RegisterWorkflow(DeleteMeeting)
