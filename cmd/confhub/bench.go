@@ -56,15 +56,8 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer os.RemoveAll(dir)
 	_ = os.Chmod(dir, 0o755)
-	port, _ := pgcluster.FreePort()
-	pg, err := pgcluster.New(filepath.Join(dir, "pg"), port, pgcluster.Options{Fast: true})
+	pg, err := pgcluster.Launch(ctx, filepath.Join(dir, "pg"), pgcluster.Options{Fast: true})
 	if err != nil {
-		return err
-	}
-	if err := pg.Init(ctx); err != nil {
-		return err
-	}
-	if err := pg.Start(ctx); err != nil {
 		return err
 	}
 	defer pg.Stop()
@@ -281,22 +274,15 @@ func benchSeed(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, simURL
 	}
 	b := &benchState{base: base, key: key, start: time.Now().Add(24 * time.Hour).Truncate(time.Hour),
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}, Timeout: time.Minute}}
-	post := apiClient{base: base, key: key, http: b.http}.post
-	const clientID, secret, redirect = "bench-client", "bench-secret", "https://bench.invalid/cb"
-	if _, err := post("/v3/connectors", map[string]any{"provider": "zoom", "settings": map[string]any{"client_id": clientID, "client_secret": secret}}); err != nil {
+	c := apiClient{base: base, key: key, http: b.http}
+	app, redirect := zoom.App{ClientID: "bench-client", ClientSecret: "bench-secret"}, "https://bench.invalid/cb"
+	if err := c.registerConnectors(app); err != nil {
 		return nil, err
 	}
-	if _, err := post("/v3/connectors", map[string]any{"provider": "virtual-calendar"}); err != nil {
+	if b.cal, err = c.connectCalendar("bench-room"); err != nil {
 		return nil, err
 	}
-	vc, err := post("/v3/connect/custom", map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "bench-room"}})
-	if err != nil {
-		return nil, err
-	}
-	b.cal = vc["id"].(string)
-	if err := sim.AddApp(zoomsim.AppSpec{ClientID: clientID, ClientSecret: secret, RedirectURIs: []string{redirect},
-		Scopes: []string{"meeting:write:meeting", "meeting:update:meeting", "meeting:delete:meeting", "meeting:read:meeting",
-			"meeting:read:list_meetings", "user:read:user"}}); err != nil {
+	if err := simApp(sim, app, redirect); err != nil {
 		return nil, err
 	}
 	for i := range hosts {
@@ -304,15 +290,11 @@ func benchSeed(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, simURL
 		if err != nil {
 			return nil, err
 		}
-		refresh, err := simRefreshToken(ctx, simURL, zoom.App{ClientID: clientID, ClientSecret: secret}, redirect, u.Email)
+		g, err := c.connectZoom(ctx, simURL, app, redirect, u.Email)
 		if err != nil {
 			return nil, err
 		}
-		g, err := post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"refresh_token": refresh}})
-		if err != nil {
-			return nil, err
-		}
-		b.confGrants = append(b.confGrants, g["id"].(string))
+		b.confGrants = append(b.confGrants, g)
 	}
 	return b, nil
 }

@@ -94,18 +94,8 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		}
 	}
 
-	port, err := pgcluster.FreePort()
+	cluster, err := pgcluster.Launch(ctx, filepath.Join(dir, "pg"), pgcluster.Options{})
 	if err != nil {
-		return err
-	}
-	cluster, err := pgcluster.New(filepath.Join(dir, "pg"), port, pgcluster.Options{})
-	if err != nil {
-		return err
-	}
-	if err := cluster.Init(ctx); err != nil {
-		return err
-	}
-	if err := cluster.Start(ctx); err != nil {
 		return err
 	}
 	defer cluster.Stop()
@@ -167,7 +157,11 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer pool.Close()
 	// Hosted OAuth comes back to the public URL: the simulated app knows it.
-	if err := devZoomApp(sim, filepath.Join(dir, "zoomsim.json.client-secret"), cfg.PublicURL); err != nil {
+	zapp, err := devZoomApp(dir)
+	if err != nil {
+		return err
+	}
+	if err := simApp(sim, zapp, cfg.PublicURL+"/v3/connect/callback"); err != nil {
 		return err
 	}
 
@@ -182,7 +176,7 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		go func() {
 			st := &devStack{dir: dir, api: cfg.PublicURL, temporal: ts.Frontend(), namespace: "default", ui: ts.UIURL(), sim: simURL,
 				appID: appID, key: apiKey, start: time.Now().UTC().Add(24 * time.Hour).Truncate(24 * time.Hour).Add(15 * time.Hour)}
-			if err := devSeed(ctx, st, simURL); err != nil {
+			if err := devSeed(ctx, st, zapp, simURL); err != nil {
 				cancel(fmt.Errorf("seeding the demo data: %w", err))
 				return
 			}
@@ -252,52 +246,31 @@ func devSimulator(file, addr string) (*zoomsim.Sim, string, func(), error) {
 	return sim, "http://" + ln.Addr().String(), stop, nil
 }
 
-// devZoomApp registers (again) the simulated Zoom app confhub's connector names.
-func devZoomApp(sim *zoomsim.Sim, secretFile, publicURL string) error {
-	secret, err := devZoomSecret(secretFile)
-	if err != nil {
-		return err
-	}
-	return sim.AddApp(zoomsim.AppSpec{ClientID: devZoomClientID, ClientSecret: secret,
-		RedirectURIs: []string{publicURL + "/v3/connect/callback"}, Scopes: strings.Split(defaultSimScopes, ",")})
+// devZoomApp is the simulated Zoom app confhub's connector names; its
+// secret is made once and kept under the data directory.
+func devZoomApp(dir string) (zoom.App, error) {
+	secret, err := devZoomSecret(filepath.Join(dir, "zoomsim.json.client-secret"))
+	return zoom.App{ClientID: devZoomClientID, ClientSecret: secret}, err
 }
 
 // devSeed makes (or finds again: every step is idempotent) the Zoom
 // connector, the virtual calendar and the Zoom grant, through the API.
-func devSeed(ctx context.Context, st *devStack, simURL string) error {
+func devSeed(ctx context.Context, st *devStack, app zoom.App, simURL string) error {
 	c := apiClient{base: st.api, key: st.key, http: &http.Client{Timeout: 30 * time.Second}}
-	secret, err := devZoomSecret(filepath.Join(st.dir, "zoomsim.json.client-secret"))
-	if err != nil {
+	if err := c.registerConnectors(app); err != nil {
 		return err
 	}
-	for _, body := range []map[string]any{
-		{"provider": "zoom", "settings": map[string]any{"client_id": devZoomClientID, "client_secret": secret}},
-		{"provider": "virtual-calendar"},
-	} {
-		if _, status, err := c.do(http.MethodPost, "/v3/connectors", body); err != nil && status != http.StatusConflict {
-			return err
-		}
-	}
-	vc, err := c.post("/v3/connect/custom", map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": devCalendarUser}})
-	if err != nil {
+	var err error
+	if st.calGrant, err = c.connectCalendar(devCalendarUser); err != nil {
 		return err
 	}
-	st.calGrant, _ = vc["id"].(string)
 	cal, _, err := c.do(http.MethodGet, "/v3/grants/"+st.calGrant+"/calendars/primary", nil)
 	if err != nil {
 		return err
 	}
 	st.calendar, _ = cal["id"].(string)
-	refresh, err := simRefreshToken(ctx, simURL, zoom.App{ClientID: devZoomClientID, ClientSecret: secret}, st.api+"/v3/connect/callback", devZoomEmail)
-	if err != nil {
-		return err
-	}
-	zg, err := c.post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"refresh_token": refresh}})
-	if err != nil {
-		return err
-	}
-	st.zoomGrant, _ = zg["id"].(string)
-	return nil
+	st.zoomGrant, err = c.connectZoom(ctx, simURL, app, st.api+"/v3/connect/callback", devZoomEmail)
+	return err
 }
 
 // Three curl commands, each one line, that run as printed: create an event

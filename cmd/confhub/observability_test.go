@@ -96,33 +96,22 @@ func newZoomStack(t *testing.T, env map[string]string, simOpts zoomsim.Options) 
 	_ = json.Unmarshal([]byte(stdout), &app)
 	base, logs := startServeLogs(t, e)
 	s := &zoomStack{base: base, simURL: simSrv.URL, dbURL: url, sim: sim, logs: logs, api: apiClient{base: base, key: app["api_key"], http: http.DefaultClient}}
-	zapp := zoom.App{ClientID: "obs-client", ClientSecret: "obssecret"}
-	if err := sim.AddApp(zoomsim.AppSpec{ClientID: zapp.ClientID, ClientSecret: zapp.ClientSecret, RedirectURIs: []string{"https://app.example/cb"},
-		Scopes: strings.Split(defaultSimScopes, ",")}); err != nil {
+	zapp, redirect := zoom.App{ClientID: "obs-client", ClientSecret: "obssecret"}, "https://app.example/cb"
+	if err := simApp(sim, zapp, redirect); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sim.AddUser(zoomsim.UserSpec{Email: "host@obs.example", Plan: "pro"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, body := range []map[string]any{{"provider": "zoom", "settings": map[string]any{"client_id": zapp.ClientID, "client_secret": zapp.ClientSecret}},
-		{"provider": "virtual-calendar"}} {
-		if _, err := s.api.post("/v3/connectors", body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	vc, err := s.api.post("/v3/connect/custom", map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "room@obs.example"}})
-	if err != nil {
+	if err := s.api.registerConnectors(zapp); err != nil {
 		t.Fatal(err)
 	}
-	refresh, err := simRefreshToken(context.Background(), simSrv.URL, zapp, "https://app.example/cb", "host@obs.example")
-	if err != nil {
+	if s.cal, err = s.api.connectCalendar("room@obs.example"); err != nil {
 		t.Fatal(err)
 	}
-	zg, err := s.api.post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"refresh_token": refresh}})
-	if err != nil {
+	if s.zoom, err = s.api.connectZoom(context.Background(), simSrv.URL, zapp, redirect, "host@obs.example"); err != nil {
 		t.Fatal(err)
 	}
-	s.cal, s.zoom = vc["id"].(string), zg["id"].(string)
 	return s
 }
 

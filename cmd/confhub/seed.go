@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 )
 
 // apiClient calls confhub's own API, as a client would: how bench and dev
@@ -51,6 +53,46 @@ func (c apiClient) do(method, path string, body any) (map[string]any, int, error
 func (c apiClient) post(path string, body any) (map[string]any, error) {
 	d, _, err := c.do(http.MethodPost, path, body)
 	return d, err
+}
+
+// registerConnectors makes the application's Zoom connector (for app) and
+// its virtual-calendar connector; one that exists already (409) is kept.
+func (c apiClient) registerConnectors(app zoom.App) error {
+	for _, body := range []map[string]any{
+		{"provider": "zoom", "settings": map[string]any{"client_id": app.ClientID, "client_secret": app.ClientSecret}},
+		{"provider": "virtual-calendar"},
+	} {
+		if _, status, err := c.do(http.MethodPost, "/v3/connectors", body); err != nil && status != http.StatusConflict {
+			return err
+		}
+	}
+	return nil
+}
+
+// connectCalendar connects a virtual calendar (again: the same email keeps
+// its grant) and returns the grant id.
+func (c apiClient) connectCalendar(email string) (string, error) {
+	g, err := c.post("/v3/connect/custom", map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": email}})
+	id, _ := g["id"].(string)
+	return id, err
+}
+
+// connectZoom connects the simulated Zoom user with email, bringing their
+// own refresh token, and returns the grant id (the same user keeps theirs).
+func (c apiClient) connectZoom(ctx context.Context, simURL string, app zoom.App, redirect, email string) (string, error) {
+	refresh, err := simRefreshToken(ctx, simURL, app, redirect, email)
+	if err != nil {
+		return "", err
+	}
+	g, err := c.post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"refresh_token": refresh}})
+	id, _ := g["id"].(string)
+	return id, err
+}
+
+// simApp registers app at the simulator with every scope confhub uses.
+func simApp(sim *zoomsim.Sim, app zoom.App, redirect string) error {
+	return sim.AddApp(zoomsim.AppSpec{ClientID: app.ClientID, ClientSecret: app.ClientSecret,
+		RedirectURIs: []string{redirect}, Scopes: strings.Split(defaultSimScopes, ",")})
 }
 
 // simRefreshToken walks the simulator's consent page as the user and

@@ -151,6 +151,12 @@ func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log 
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	return serveUntilDone(ctx, hs, ln, shutdownGrace, log)
+}
+
+// serveUntilDone serves until ctx ends, then shuts down, letting requests in
+// flight finish within grace.
+func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, grace time.Duration, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -158,8 +164,8 @@ func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log 
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", shutdownGrace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -200,18 +206,7 @@ func serveOps(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *s
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	_ = hs.Shutdown(sctx)
-	log.Info("stopped")
-	return nil
+	return serveUntilDone(ctx, hs, ln, shutdownGrace, log)
 }
 
 // Grant health: until the Temporal worker exists (a later issue) a ticker in

@@ -85,16 +85,7 @@ func cmdZoomsim(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stdout, "  user: id=%s email=%s account_id=%s plan=%s\n", u.ID, u.Email, u.AccountID, u.Plan)
 	}
 	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	if err := serveUntilDone(ctx, hs, ln, 5*time.Second, log); err != nil {
 		return err
 	}
 	sim.WaitWebhooks()

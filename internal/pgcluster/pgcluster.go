@@ -93,6 +93,26 @@ func New(dir string, port int, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// Launch is New, Init (when the directory holds no cluster yet) and Start,
+// on a free port: what every private cluster needs.
+func Launch(ctx context.Context, dir string, opts Options) (*Cluster, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	c, err := New(dir, port, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Init(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // Initialized reports whether the data directory already holds a cluster.
 func (c *Cluster) Initialized() bool {
 	_, err := os.Stat(filepath.Join(c.Dir, "PG_VERSION"))

@@ -144,18 +144,8 @@ func setup() error {
 		if err := os.Chmod(dir, 0o755); err != nil { // the postgres user must enter it
 			return err
 		}
-		port, err := pgcluster.FreePort()
+		c, err := pgcluster.Launch(ctx, filepath.Join(dir, "data"), pgcluster.Options{Fast: true})
 		if err != nil {
-			return err
-		}
-		c, err := pgcluster.New(filepath.Join(dir, "data"), port, pgcluster.Options{Fast: true})
-		if err != nil {
-			return err
-		}
-		if err := c.Init(ctx); err != nil {
-			return err
-		}
-		if err := c.Start(ctx); err != nil {
 			return err
 		}
 		cluster = c
