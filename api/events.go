@@ -13,10 +13,10 @@ import (
 	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/strictjson"
-	"github.com/confhub/confhub/workflows"
 )
 
-// Calendars is what the calendar and event reads need.
+// Calendars is what the calendar routes, event reads and orphan listing
+// need (events.Service).
 type Calendars interface {
 	CalendarGrant(ctx context.Context, appID uuid.UUID, grantID string) (uuid.UUID, error)
 	CreateCalendar(ctx context.Context, appID, grantID uuid.UUID, in events.CalendarInput) (events.Calendar, error)
@@ -26,14 +26,15 @@ type Calendars interface {
 	DeleteCalendar(ctx context.Context, appID, grantID uuid.UUID, id string) (events.Calendar, error)
 	GetEvent(ctx context.Context, appID, grantID uuid.UUID, id string) (events.Event, error)
 	ListEvents(ctx context.Context, appID, grantID uuid.UUID, f events.ListFilter) ([]events.Event, string, error)
+	Orphans(ctx context.Context, appID uuid.UUID, confGrantID string) ([]events.Orphan, error)
 }
 
-// EventWorkflows creates, updates and deletes events through Temporal.
+// EventWorkflows creates, updates and deletes events through Temporal
+// (workflows.Service).
 type EventWorkflows interface {
 	CreateEvent(ctx context.Context, appID uuid.UUID, grantID, calendarID string, in events.EventInput, idemKey string, body []byte) (events.Event, error)
 	UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string, in events.EventInput) (events.Event, error)
 	DeleteEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string) error
-	Orphans(ctx context.Context, appID uuid.UUID, grantID string) ([]workflows.Orphan, error)
 }
 
 type calendarJSON struct {
@@ -317,7 +318,7 @@ func (s *Server) listOrphans(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := s.deps.Events.Orphans(c.Request().Context(), applicationID(c), id)
+	list, err := s.deps.Calendars.Orphans(c.Request().Context(), applicationID(c), id)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/confhub/confhub/connectors/zoom/zoomsim"
-	"github.com/confhub/confhub/workflows"
 )
 
 // calendarSetup is an application with a virtual-calendar grant and a Zoom
@@ -297,13 +296,12 @@ func TestNoDuplicateMeetingsWhenAnswersAreLost(t *testing.T) {
 		e.worker.Stop()
 		time.Sleep(500 * time.Millisecond)
 		// A deploy starts a new process: a new worker on its own connection.
-		e.worker = workflows.NewWorker(temporalSrv.NewClientWithOptions(client.Options{}), e.queue, e.acts)
+		e.worker = e.st.NewWorker(temporalSrv.NewClientWithOptions(client.Options{}))
 		if err := e.worker.Start(); err != nil {
 			t.Error(err)
 		}
 		close(restart)
 	}()
-	t.Cleanup(func() { e.worker.Stop() })
 	ids := make([]string, 200)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -22,14 +22,13 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/confhub/confhub/connectors"
-	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/connectors/zoom/zoomsim"
-	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/applications"
+	"github.com/confhub/confhub/internal/config"
 	"github.com/confhub/confhub/internal/pgtest"
+	"github.com/confhub/confhub/internal/stack"
 	"github.com/confhub/confhub/internal/vault"
-	"github.com/confhub/confhub/workflows"
 )
 
 func TestMain(m *testing.M) {
@@ -92,9 +91,12 @@ func sharedTemporal() client.Client {
 	return temporalC
 }
 
-// env is one API server on its own database, with a Zoom simulator, its log captured.
+// env is one API server on its own database, with a Zoom simulator, its log
+// captured: the service graph exactly as serve builds it (internal/stack),
+// on a task queue of its own on the shared Temporal server.
 type env struct {
 	t      *testing.T
+	st     *stack.Stack
 	srv    *httptest.Server
 	pool   *pgxpool.Pool
 	dbURL  string
@@ -107,11 +109,7 @@ type env struct {
 	sim    *zoomsim.Sim
 	simURL string
 	clock  *clock
-	events *events.Store
-	wf     *workflows.Service
-	acts   *workflows.Activities
 	worker worker.Worker
-	queue  string
 	// internalFailures is set by tests that break the database on purpose,
 	// where a 500 is the right answer.
 	internalFailures bool
@@ -143,39 +141,27 @@ func newEnv(t *testing.T, simOpts ...func(*zoomsim.Options)) *env {
 	// The server must know its own URL (the OAuth callback) before it starts.
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	apps := applications.NewStore(pool)
-	conns := connectors.NewStore(pool, kr)
-	zc := zoom.New(zoom.Config{OAuthURL: simSrv.URL, APIURL: simSrv.URL + "/v2", Now: clk.Now})
-	gs := grants.NewService(grants.Deps{Pool: pool, Vault: kr, Zoom: zc, Connectors: conns, Apps: apps,
-		PublicURL: publicURL, Now: clk.Now, Log: log})
-	evs := events.NewStore(pool)
-	tc := sharedTemporal()
-	queue := "test-" + uuid.NewString()
-	results := workflows.NewResults()
-	acts := &workflows.Activities{Pool: pool, Events: evs, Tokens: gs.Tokens, Zoom: zc, Log: log, Results: results}
-	w := workflows.NewWorker(tc, queue, acts)
-	if err := w.Start(); err != nil {
+	st, err := stack.New(context.Background(), stack.Options{
+		Config: config.Config{Keyring: kr, PublicURL: publicURL, ZoomOAuthURL: simSrv.URL, ZoomAPIURL: simSrv.URL + "/v2"},
+		Pool:   pool, Log: log, Temporal: sharedTemporal(), TaskQueue: "test-" + uuid.NewString(), Now: clk.Now,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(w.Stop)
-	wf := &workflows.Service{Temporal: tc, TaskQueue: queue, Events: evs, Pool: pool, Grants: gs, Log: log, Results: results}
-	s := New(Deps{
-		Log:          log,
-		Auth:         apps,
-		Applications: apps,
-		Connectors:   conns,
-		Grants:       gs,
-		Calendars:    evs,
-		Events:       wf,
-		DB:           pool,
-		PublicURL:    publicURL,
-	})
-	srv.Config.Handler = s.Handler()
+	t.Cleanup(st.Close)
+	w, err := st.StartWorker(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, st: st, srv: srv, pool: pool, dbURL: dbURL, apps: st.Apps, conns: st.Connectors, grants: st.Grants, keys: kr,
+		logs: logs, sim: sim, simURL: simSrv.URL, clock: clk, worker: w}
+	t.Cleanup(func() { e.worker.Stop() })
+	srv.Config.Handler = st.API.Handler()
 	srv.Start()
+	e.client = srv.Client()
 	t.Cleanup(srv.Close)
 	t.Cleanup(sim.WaitWebhooks)
-	return &env{t: t, srv: srv, pool: pool, dbURL: dbURL, apps: apps, conns: conns, grants: gs, keys: kr, logs: logs,
-		client: srv.Client(), sim: sim, simURL: simSrv.URL, clock: clk, events: evs, wf: wf, acts: acts, worker: w, queue: queue}
+	return e
 }
 
 // newApp creates an application and returns its API key.

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -15,12 +15,14 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
 
 	"github.com/confhub/confhub/connectors"
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/vault"
+	"github.com/confhub/confhub/workflows"
 )
 
 // zoomGrant connects z's user through bring-your-own and returns the grant id.
@@ -190,35 +192,139 @@ func TestDeletedConnectorStopsItsGrants(t *testing.T) {
 	}
 }
 
-func TestIdleGrantsAreRefreshedAndRevokedOnesInvalidated(t *testing.T) {
+// makeIdle backdates a grant's last refresh past the grant-health cutoff.
+func (e *env) makeIdle(grant uuid.UUID) {
+	e.t.Helper()
+	if _, err := e.pool.Exec(context.Background(), `UPDATE grants SET last_refreshed_at = $2 WHERE id = $1`,
+		grant, e.clock.Now().Add(-8*24*time.Hour)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// One scheduled run of grant health (the Temporal Schedule every worker
+// ensures) refreshes an idle grant, turns one whose user revoked the app at
+// Zoom invalid, and leaves a recently refreshed grant alone.
+func TestGrantHealthScheduleRefreshesIdleGrantsAndInvalidatesRevokedOnes(t *testing.T) {
 	e := newEnv(t)
-	z := e.zoomApp(zoomScopes, false)
-	idle := e.zoomGrant(z)
-	other := e.zoomApp(zoomScopes, false)
-	recent := e.zoomGrant(other)
 	ctx := context.Background()
-	if _, err := e.pool.Exec(ctx, `UPDATE grants SET last_refreshed_at = now() - interval '8 days' WHERE id = $1`, idle); err != nil {
-		t.Fatal(err)
-	}
-	refreshed, invalid, err := e.grants.Tokens.RefreshIdle(ctx, e.clock.Now().Add(-7*24*time.Hour), 100)
-	if err != nil || refreshed != 1 || invalid != 0 {
-		t.Fatalf("RefreshIdle: %d refreshed, %d invalid, %v; want 1, 0", refreshed, invalid, err)
-	}
+	idleApp, revokedApp, recentApp := e.zoomApp(zoomScopes, false), e.zoomApp(zoomScopes, false), e.zoomApp(zoomScopes, false)
+	idle, revoked, recent := e.zoomGrant(idleApp), e.zoomGrant(revokedApp), e.zoomGrant(recentApp)
+	e.makeIdle(idle)
+	e.makeIdle(revoked)
 	// The user revokes the app at Zoom while we are not listening.
-	if _, err := e.pool.Exec(ctx, `UPDATE grants SET last_refreshed_at = now() - interval '8 days' WHERE id = $1`, recent); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := e.client.Post(e.simURL+"/_sim/users/"+other.user.ID+"/deauthorize", "application/json", strings.NewReader(`{"client_id":"`+other.clientID+`"}`))
+	resp, err := e.client.Post(e.simURL+"/_sim/users/"+revokedApp.user.ID+"/deauthorize", "application/json",
+		strings.NewReader(`{"client_id":"`+revokedApp.clientID+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	refreshed, invalid, _ = e.grants.Tokens.RefreshIdle(ctx, e.clock.Now().Add(-7*24*time.Hour), 100)
-	if refreshed != 0 || invalid != 1 {
-		t.Fatalf("RefreshIdle after a revoke: %d refreshed, %d invalid; want 0, 1", refreshed, invalid)
+	before := map[string]int{"idle": e.refreshes(idleApp), "revoked": e.refreshes(revokedApp), "recent": e.refreshes(recentApp)}
+
+	h := e.st.Temporal.ScheduleClient().GetHandle(ctx, workflows.GrantHealthScheduleID(e.st.TaskQueue))
+	desc, err := h.Describe(ctx)
+	if err != nil {
+		t.Fatalf("the worker did not create the grant-health schedule: %v", err)
 	}
-	if st, _ := e.grantStatus(recent); st != "invalid" {
-		t.Fatalf("revoked grant is %s", st)
+	if iv := desc.Schedule.Spec.Intervals; len(iv) != 1 || iv[0].Every != time.Hour {
+		t.Fatalf("schedule spec: %+v, want every hour", desc.Schedule.Spec)
+	}
+	res := e.triggerAndAwait(h)
+	if res.Refreshed != 1 || res.Invalidated != 1 || res.Failed != 0 || res.More {
+		t.Fatalf("grant-health run: %+v; want 1 refreshed, 1 invalidated", res)
+	}
+	if got := e.refreshes(idleApp) - before["idle"]; got != 1 {
+		t.Errorf("the idle grant was refreshed %d times at Zoom, want 1", got)
+	}
+	if got := e.refreshes(recentApp) - before["recent"]; got != 0 {
+		t.Errorf("a recently refreshed grant was refreshed %d times", got)
+	}
+	if st, _ := e.grantStatus(idle); st != "valid" {
+		t.Errorf("idle grant is %s after its refresh", st)
+	}
+	if st, hasTokens := e.grantStatus(revoked); st != "invalid" || hasTokens {
+		t.Errorf("revoked grant is %s (tokens kept: %v), want invalid without tokens", st, hasTokens)
+	}
+	if st, _ := e.grantStatus(recent); st != "valid" {
+		t.Errorf("recent grant is %s", st)
+	}
+	// The refreshed grant is no longer idle: the next run has nothing to do.
+	if res := e.triggerAndAwait(h); res.Refreshed+res.Invalidated+res.Failed != 0 {
+		t.Fatalf("second run: %+v, want nothing to do", res)
+	}
+}
+
+// triggerAndAwait runs the schedule's action now and waits for that run's result.
+func (e *env) triggerAndAwait(h client.ScheduleHandle) workflows.GrantHealthResult {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := h.Describe(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	acted := d.Info.NumActions
+	if err := h.Trigger(ctx, client.ScheduleTriggerOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+	var run *client.ScheduleWorkflowExecution
+	waitFor(e.t, "the triggered run to start", func() bool {
+		d, err := h.Describe(ctx)
+		if err != nil || d.Info.NumActions <= acted || len(d.Info.RecentActions) == 0 {
+			return false
+		}
+		run = d.Info.RecentActions[len(d.Info.RecentActions)-1].StartWorkflowResult
+		return run != nil
+	})
+	var res workflows.GrantHealthResult
+	if err := e.st.Temporal.GetWorkflow(ctx, run.WorkflowID, run.FirstExecutionRunID).Get(ctx, &res); err != nil {
+		e.t.Fatalf("grant-health run: %v", err)
+	}
+	return res
+}
+
+// Grant health walks the idle grants in batches: each batch continues after
+// the last grant of the one before, so a grant whose refresh fails for now
+// cannot hold the sweep on the same rows.
+func TestIdleGrantsAreRefreshedInBatches(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var apps []zoomApp
+	for range 5 {
+		z := e.zoomApp(zoomScopes, false)
+		apps = append(apps, z)
+		e.makeIdle(e.zoomGrant(z))
+	}
+	// Zoom fails every refresh for now: nothing is refreshed, every batch
+	// still moves on.
+	_ = e.sim.SetFaults(zoomsimFaults("token", 503))
+	cutoff := e.clock.Now().Add(-7 * 24 * time.Hour)
+	var after *grants.IdleCursor
+	var sizes []int
+	for range 5 {
+		b, err := e.grants.Tokens.RefreshIdle(ctx, cutoff, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, b.Refreshed+b.Invalidated+b.Failed)
+		if b.Refreshed+b.Invalidated != 0 {
+			t.Fatalf("refreshes succeeded while Zoom failed them: %+v", b)
+		}
+		if after = b.Next; after == nil {
+			break
+		}
+	}
+	if fmt.Sprint(sizes) != "[2 2 1]" {
+		t.Fatalf("batches of %v grants, want [2 2 1]", sizes)
+	}
+	_ = e.sim.SetFaults(zoomsimFaults("", 0))
+	b, err := e.grants.Tokens.RefreshIdle(ctx, cutoff, nil, 10)
+	if err != nil || b.Refreshed != 5 || b.Next != nil {
+		t.Fatalf("after Zoom recovered: %+v, %v; want 5 refreshed in one last batch", b, err)
+	}
+	for _, z := range apps {
+		if e.refreshes(z) < 2 {
+			t.Errorf("app %s: %d refresh calls, want the failed one and the good one", z.clientID, e.refreshes(z))
+		}
 	}
 }
 

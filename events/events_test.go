@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/internal/apperr"
 )
@@ -113,5 +115,59 @@ func TestMeetingRequestMapping(t *testing.T) {
 	day := MeetingRequest(Event{When: When{Object: "date"}, StartsAt: time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC), EndsAt: time.Date(2026, 12, 25, 0, 0, 0, 0, time.UTC)}, nil, "")
 	if day.Duration != 1440 || day.Topic != "Meeting" {
 		t.Fatalf("all-day: %+v", day)
+	}
+}
+
+func TestPatchKeepsOmittedFieldsAndReplacesNestedOnes(t *testing.T) {
+	start := time.Unix(1700000000, 0).UTC()
+	stored := Event{Title: "Planning", Description: "Agenda", Location: "Room 1", Busy: true, Status: "confirmed", Visibility: "default",
+		Participants: []Participant{{Email: "a@example.com", Status: "yes"}}, Metadata: map[string]string{"k": "v"},
+		When: When{Object: "timespan", StartTime: start.Unix(), EndTime: start.Add(time.Hour).Unix()}, StartsAt: start, EndsAt: start.Add(time.Hour)}
+	parse := func(body string) Patch {
+		t.Helper()
+		var in EventInput
+		if err := json.Unmarshal([]byte(body), &in); err != nil {
+			t.Fatal(err)
+		}
+		p, err := ParsePatch(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c := parse(`{"location":"Room 2","participants":[{"email":"b@example.com"}]}`).Apply(stored)
+	if c.Event.Title != "Planning" || c.Event.Location != "Room 2" || len(c.Event.Participants) != 1 ||
+		c.Event.Participants[0].Email != "b@example.com" || c.Event.Participants[0].Status != "noreply" || c.Event.Metadata["k"] != "v" {
+		t.Fatalf("applied: %+v", c.Event)
+	}
+	if c.ZoomFieldsChanged || c.Conf != ConfKeep {
+		t.Fatalf("a location change is not Zoom's: %+v", c)
+	}
+	if !parse(`{"title":"New"}`).Apply(stored).ZoomFieldsChanged || !parse(`{"when":{"start_time":1700003600,"end_time":1700007200}}`).Apply(stored).ZoomFieldsChanged {
+		t.Fatal("title and time changes must sync to Zoom")
+	}
+	if parse(`{"title":"Planning"}`).Apply(stored).ZoomFieldsChanged {
+		t.Fatal("the same title again is no change")
+	}
+	// The stored event is never modified in place (the workflow may replay).
+	_ = parse(`{"metadata":{"x":"y"},"title":"Other"}`).Apply(stored)
+	if stored.Title != "Planning" || stored.Metadata["x"] != "" {
+		t.Fatalf("Apply changed its input: %+v", stored)
+	}
+	if c := parse(`{"conferencing":{}}`).Apply(stored); c.Conf != ConfRemove {
+		t.Fatalf("conferencing {}: %v", c.Conf)
+	}
+}
+
+func TestNewEventNeedsWhen(t *testing.T) {
+	var in EventInput
+	_ = json.Unmarshal([]byte(`{"title":"x"}`), &in)
+	if _, err := NewEvent(uuid.New(), uuid.New(), uuid.New(), in); !apperr.IsKind(err, apperr.Invalid) {
+		t.Fatalf("no when: %v", err)
+	}
+	_ = json.Unmarshal([]byte(`{"title":"x","when":{"time":1700000000},"conferencing":{}}`), &in)
+	c, err := NewEvent(uuid.New(), uuid.New(), uuid.New(), in)
+	if err != nil || c.Conf != ConfKeep || c.Event.Status != "confirmed" || !c.Event.Busy || c.Event.ID == uuid.Nil {
+		t.Fatalf("new event: %+v %v", c, err)
 	}
 }

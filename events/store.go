@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -18,7 +17,9 @@ import (
 	"github.com/confhub/confhub/internal/database"
 )
 
-// Store keeps calendars and events in PostgreSQL, scoped by application and grant.
+// Store keeps calendars, events and the records of their Zoom meetings
+// (conference attempts, orphans, idempotency keys) in PostgreSQL, scoped by
+// application. It is the only code that touches these tables.
 type Store struct {
 	pool *pgxpool.Pool
 }
@@ -31,66 +32,34 @@ var ErrVersion = errors.New("events: the event changed concurrently")
 
 func errNotFound(what string) error { return apperr.NotFoundf("%s not found", what) }
 
-// CalendarGrant checks that grantID is a valid virtual-calendar grant of the application.
-func (s *Store) CalendarGrant(ctx context.Context, appID uuid.UUID, grantID string) (uuid.UUID, error) {
-	gid, err := uuid.Parse(grantID)
-	if err != nil {
-		return uuid.Nil, errNotFound("grant")
-	}
-	var provider, status string
-	err = s.pool.QueryRow(ctx, `SELECT provider, grant_status FROM grants WHERE application_id = $1 AND id = $2`, appID, gid).Scan(&provider, &status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, errNotFound("grant")
-	}
-	if err != nil {
-		return uuid.Nil, err
-	}
-	if provider != "virtual-calendar" {
-		return uuid.Nil, apperr.InvalidField("grant_id", "grant %s is a %s grant: calendars and events live on virtual-calendar grants", gid, provider)
-	}
-	if status != "valid" {
-		return uuid.Nil, &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf("grant %s is invalid", gid)}
-	}
-	return gid, nil
-}
-
-// EventCalendar resolves, in one query, the grant and calendar an event is
-// created in: a valid virtual-calendar grant of the application and one of
-// its calendars (or its primary one for "primary").
-func (s *Store) EventCalendar(ctx context.Context, appID uuid.UUID, grantID, calendarID string) (uuid.UUID, uuid.UUID, error) {
-	gid, err := uuid.Parse(grantID)
-	if err != nil {
-		return uuid.Nil, uuid.Nil, errNotFound("grant")
-	}
+// FindCalendar resolves a calendar of the grant by id, or its primary one
+// for "primary". The grant itself is checked by the caller (grants owns it).
+func (s *Store) FindCalendar(ctx context.Context, appID, grantID uuid.UUID, calendarID string) (uuid.UUID, error) {
 	var cid *uuid.UUID
 	if calendarID != "primary" {
 		c, err := uuid.Parse(calendarID)
 		if err != nil {
-			return uuid.Nil, uuid.Nil, errNotFound("calendar")
+			return uuid.Nil, errNotFound("calendar")
 		}
 		cid = &c
 	}
-	var provider, status string
-	var cal *uuid.UUID
-	err = s.pool.QueryRow(ctx, `SELECT g.provider, g.grant_status, (SELECT c.id FROM calendars c WHERE c.application_id = $1
-		AND c.grant_id = g.id AND (($3::uuid IS NULL AND c.is_primary) OR c.id = $3))
-		FROM grants g WHERE g.application_id = $1 AND g.id = $2`, appID, gid, cid).Scan(&provider, &status, &cal)
+	var id uuid.UUID
+	err := s.pool.QueryRow(ctx, `SELECT id FROM calendars WHERE application_id = $1 AND grant_id = $2
+		AND (($3::uuid IS NULL AND is_primary) OR id = $3)`, appID, grantID, cid).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, uuid.Nil, errNotFound("grant")
+		return uuid.Nil, errNotFound("calendar")
 	}
-	if err != nil {
-		return uuid.Nil, uuid.Nil, err
-	}
-	if provider != "virtual-calendar" {
-		return uuid.Nil, uuid.Nil, apperr.InvalidField("grant_id", "grant %s is a %s grant: calendars and events live on virtual-calendar grants", gid, provider)
-	}
-	if status != "valid" {
-		return uuid.Nil, uuid.Nil, &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf("grant %s is invalid", gid)}
-	}
-	if cal == nil {
-		return uuid.Nil, uuid.Nil, errNotFound("calendar")
-	}
-	return gid, *cal, nil
+	return id, err
+}
+
+// EnsurePrimaryCalendar gives a grant its primary calendar, named name, if it
+// has none yet. It runs in the caller's transaction, so a new
+// virtual-calendar grant and its calendar are written together.
+func (s *Store) EnsurePrimaryCalendar(ctx context.Context, tx pgx.Tx, appID, grantID uuid.UUID, name string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO calendars (id, application_id, grant_id, name, is_primary)
+		SELECT $1, $2, $3, $4, true WHERE NOT EXISTS (SELECT 1 FROM calendars WHERE grant_id = $3 AND is_primary)`,
+		uuid.New(), appID, grantID, name)
+	return err
 }
 
 const calendarColumns = `id, grant_id, name, COALESCE(description, ''), COALESCE(timezone, ''), is_primary, read_only, created_at, updated_at`
@@ -239,14 +208,10 @@ func eventArgs(e Event) []any {
 		participants, when, e.StartsAt, e.EndsAt, metadata, conf, e.ConfGrantID, e.ConfMeetingID}
 }
 
-// InsertEvent stores a new event.
-func (s *Store) InsertEvent(ctx context.Context, e Event) (Event, error) {
-	return s.InsertEventClosing(ctx, e, "")
-}
-
-// InsertEventClosing stores a new event and, in the same statement, closes
-// the conference attempt opID (recording its meeting) when opID is set.
-func (s *Store) InsertEventClosing(ctx context.Context, e Event, opID string) (Event, error) {
+// InsertEvent stores a new event. With opID set (the operation that created
+// its meeting) the same statement closes that operation's attempt log,
+// recording the meeting: from then on the meeting is known by its event.
+func (s *Store) InsertEvent(ctx context.Context, e Event, opID string) (Event, error) {
 	rows, err := s.pool.Query(ctx, `WITH closed AS (UPDATE conference_attempts SET state = 'done', uncertain = false,
 		meeting_id = $18, updated_at = now() WHERE $19 <> '' AND id = $19) INSERT INTO events (id, application_id, grant_id, calendar_id, title, description, location,
 		busy, status, visibility, participants, when_json, starts_at, ends_at, metadata, conferencing, conf_grant_id, conf_meeting_id)
@@ -268,13 +233,22 @@ func (s *Store) GetEvent(ctx context.Context, appID, grantID uuid.UUID, id strin
 	if err != nil {
 		return Event{}, errNotFound("event")
 	}
+	return s.LoadEvent(ctx, appID, grantID, eid)
+}
+
+// LoadEvent returns one event of the grant by its id.
+func (s *Store) LoadEvent(ctx context.Context, appID, grantID, eid uuid.UUID) (Event, error) {
 	return database.QueryOne(ctx, s.pool, scanEvent, errNotFound("event"), `SELECT `+eventColumns+` FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3`, appID, grantID, eid)
 }
 
-// ReplaceEvent writes e if its stored version is still e.Version.
-func (s *Store) ReplaceEvent(ctx context.Context, e Event) (Event, error) {
-	args := append(eventArgs(e), e.Version)
-	return database.QueryOne(ctx, s.pool, scanEvent, ErrVersion, `UPDATE events SET calendar_id = $4, title = $5, description = $6, location = $7, busy = $8,
+// ReplaceEvent writes e if its stored version is still e.Version, and, with
+// opID set, closes that operation's attempt log in the same statement (the
+// update made a new meeting, now recorded on the event).
+func (s *Store) ReplaceEvent(ctx context.Context, e Event, opID string) (Event, error) {
+	args := append(eventArgs(e), e.Version, opID)
+	return database.QueryOne(ctx, s.pool, scanEvent, ErrVersion, `WITH closed AS (UPDATE conference_attempts SET state = 'done',
+		uncertain = false, meeting_id = $18, updated_at = now() WHERE $20 <> '' AND id = $20)
+		UPDATE events SET calendar_id = $4, title = $5, description = $6, location = $7, busy = $8,
 		status = $9, visibility = $10, participants = $11, when_json = $12, starts_at = $13, ends_at = $14, metadata = $15,
 		conferencing = $16, conf_grant_id = $17, conf_meeting_id = $18, version = version + 1, updated_at = now()
 		WHERE id = $1 AND application_id = $2 AND grant_id = $3 AND version = $19 RETURNING `+eventColumns, args...)

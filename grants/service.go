@@ -57,6 +57,7 @@ type Deps struct {
 	Zoom       ZoomClient
 	Connectors ConnectorSource
 	Apps       Applications
+	Calendars  Calendars
 	PublicURL  string
 	Now        func() time.Time
 	Log        *slog.Logger
@@ -71,7 +72,7 @@ func NewService(d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{
-		Store: NewStore(d.Pool, d.Vault), pool: d.Pool, vault: d.Vault, zoom: d.Zoom, connectors: d.Connectors, apps: d.Apps,
+		Store: NewStore(d.Pool, d.Vault, d.Calendars), pool: d.Pool, vault: d.Vault, zoom: d.Zoom, connectors: d.Connectors, apps: d.Apps,
 		Tokens:      NewTokens(d.Pool, d.Vault, d.Zoom, d.Connectors, d.Now, d.Log),
 		callbackURL: d.PublicURL + "/v3/connect/callback", now: d.Now, log: d.Log,
 	}

@@ -20,12 +20,21 @@ import (
 
 // Store keeps grants in PostgreSQL. Every query is scoped by application id.
 type Store struct {
-	pool  *pgxpool.Pool
-	vault *vault.Keyring
+	pool      *pgxpool.Pool
+	vault     *vault.Keyring
+	calendars Calendars
+}
+
+// Calendars gives a new virtual-calendar grant its primary calendar, within
+// the grant's own transaction. The events feature owns calendars.
+type Calendars interface {
+	EnsurePrimaryCalendar(ctx context.Context, tx pgx.Tx, appID, grantID uuid.UUID, name string) error
 }
 
 // NewStore returns a Store.
-func NewStore(pool *pgxpool.Pool, kr *vault.Keyring) *Store { return &Store{pool: pool, vault: kr} }
+func NewStore(pool *pgxpool.Pool, kr *vault.Keyring, cals Calendars) *Store {
+	return &Store{pool: pool, vault: kr, calendars: cals}
+}
 
 const grantColumns = `id, application_id, provider, grant_status, COALESCE(invalid_reason, ''), email, COALESCE(name, ''),
 	provider_user_id, COALESCE(provider_account_id, ''), scope, created_at, updated_at`
@@ -160,9 +169,7 @@ func (s *Store) upsertVirtualCalendar(ctx context.Context, appID, connectorID uu
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO calendars (id, application_id, grant_id, name, is_primary)
-			SELECT $1, $2, $3, $4, true WHERE NOT EXISTS (SELECT 1 FROM calendars WHERE grant_id = $3 AND is_primary)`,
-			uuid.New(), appID, id, email); err != nil {
+		if err := s.calendars.EnsurePrimaryCalendar(ctx, tx, appID, id, email); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `UPDATE grants SET grant_status = 'valid', invalid_reason = NULL, connector_id = $3, updated_at = now()
@@ -195,6 +202,15 @@ func lockOrInsert(ctx context.Context, tx pgx.Tx, appID, connectorID uuid.UUID, 
 		return uuid.Nil, fmt.Errorf("grant for %s: %w", provider, err)
 	}
 	return id, nil
+}
+
+// invalidateZoomUser marks every Zoom grant of the user in the application
+// invalid and erases its tokens (the user removed the app in Zoom).
+func (s *Store) invalidateZoomUser(ctx context.Context, appID uuid.UUID, zoomUserID, reason string) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE grants SET grant_status = 'invalid', invalid_reason = $3,
+		access_token_enc = NULL, refresh_token_enc = NULL, access_expires_at = NULL, token_version = token_version + 1,
+		updated_at = now() WHERE application_id = $1 AND provider = 'zoom' AND provider_user_id = $2`, appID, zoomUserID, reason)
+	return tag.RowsAffected(), err
 }
 
 // invalidate marks a grant invalid and erases its tokens, in tx.

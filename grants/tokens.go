@@ -278,41 +278,76 @@ func (t *Tokens) refreshLocked(ctx context.Context, appID, grantID uuid.UUID, se
 	return out, nil
 }
 
-// RefreshIdle refreshes valid Zoom grants not refreshed since before cutoff,
-// so refresh tokens never age out, and turns grants whose refresh token Zoom
-// no longer accepts (revoked, expired) invalid. It returns how many it
-// refreshed and how many turned invalid.
-func (t *Tokens) RefreshIdle(ctx context.Context, cutoff time.Time, limit int) (refreshed, invalidated int, err error) {
-	rows, err := t.pool.Query(ctx, `SELECT application_id, id, token_version FROM grants WHERE provider = 'zoom'
-		AND grant_status = 'valid' AND connector_id IS NOT NULL AND COALESCE(last_refreshed_at, created_at) < $1
-		ORDER BY COALESCE(last_refreshed_at, created_at) LIMIT $2`, cutoff, limit)
+// IdleCursor is where a sweep of idle grants stopped: the last grant seen,
+// by (last refresh, id).
+type IdleCursor struct {
+	At time.Time `json:"at"`
+	ID uuid.UUID `json:"id"`
+}
+
+// IdleBatch is what one batch of RefreshIdle did.
+type IdleBatch struct {
+	Refreshed   int `json:"refreshed"`
+	Invalidated int `json:"invalidated"` // Zoom refused the refresh token: the user must connect again
+	Failed      int `json:"failed"`      // transient failures: the grant stays valid and is retried next sweep
+	// Next is where the next batch starts; nil when this batch was the last.
+	Next *IdleCursor `json:"next,omitempty"`
+}
+
+// RefreshIdle refreshes up to limit valid Zoom grants not refreshed since
+// before cutoff, after the cursor, oldest first, so their refresh tokens
+// never age out; grants whose refresh token Zoom no longer accepts (revoked,
+// expired) turn invalid. The query walks the grants_idle index, so a batch
+// costs the same however many grants there are.
+func (t *Tokens) RefreshIdle(ctx context.Context, cutoff time.Time, after *IdleCursor, limit int) (IdleBatch, error) {
+	var afterAt *time.Time
+	var afterID *uuid.UUID
+	if after != nil {
+		afterAt, afterID = &after.At, &after.ID
+	}
+	rows, err := t.pool.Query(ctx, idleGrantsQuery, cutoff, afterAt, afterID, limit)
 	if err != nil {
-		return 0, 0, err
+		return IdleBatch{}, err
 	}
 	type due struct {
 		app, id uuid.UUID
 		version int64
+		at      time.Time
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (due, error) {
 		var d due
-		return d, r.Scan(&d.app, &d.id, &d.version)
+		return d, r.Scan(&d.app, &d.id, &d.version, &d.at)
 	})
 	if err != nil {
-		return 0, 0, err
+		return IdleBatch{}, err
 	}
+	var b IdleBatch
 	for _, d := range list {
 		_, err := t.ForceRefresh(ctx, d.app, d.id, d.version)
 		switch {
 		case err == nil:
-			refreshed++
+			b.Refreshed++
 		case apperr.IsKind(err, apperr.Unauthorized):
-			invalidated++
+			b.Invalidated++
 		default:
-			t.log.Warn("idle grant refresh failed; will retry", "grant_id", d.id, "err", err)
+			b.Failed++
+			t.log.WarnContext(ctx, "idle grant refresh failed; will retry", "grant_id", d.id, "err", err)
 		}
 	}
-	return refreshed, invalidated, nil
+	if len(list) == limit && limit > 0 {
+		last := list[len(list)-1]
+		b.Next = &IdleCursor{At: last.at, ID: last.id}
+	}
+	return b, nil
 }
+
+// idleGrantsQuery matches the grants_idle index (expression, order and
+// predicate), so PostgreSQL reads just the batch.
+const idleGrantsQuery = `SELECT application_id, id, token_version, COALESCE(last_refreshed_at, created_at) FROM grants
+	WHERE provider = 'zoom' AND grant_status = 'valid' AND connector_id IS NOT NULL
+	AND COALESCE(last_refreshed_at, created_at) < $1
+	AND ($2::timestamptz IS NULL OR (COALESCE(last_refreshed_at, created_at), id) > ($2, $3::uuid))
+	ORDER BY COALESCE(last_refreshed_at, created_at), id LIMIT $4`
 
 // ProviderError turns a Zoom failure into a domain error: the user's fault
 // (validation, permission, scope, daily limit) as a 4xx, Zoom's as 502/504.

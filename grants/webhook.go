@@ -72,14 +72,11 @@ func (s *Service) HandleZoomWebhook(ctx context.Context, timestamp, signature st
 			return nil, apperr.InvalidField("payload.user_id", "is required")
 		}
 		for _, sec := range matched {
-			tag, err := s.pool.Exec(ctx, `UPDATE grants SET grant_status = 'invalid', invalid_reason = 'the user removed the app in Zoom',
-				access_token_enc = NULL, refresh_token_enc = NULL, access_expires_at = NULL, token_version = token_version + 1,
-				updated_at = now() WHERE application_id = $1 AND provider = 'zoom' AND provider_user_id = $2`,
-				sec.ApplicationID, ev.Payload.UserID)
+			n, err := s.invalidateZoomUser(ctx, sec.ApplicationID, ev.Payload.UserID, "the user removed the app in Zoom")
 			if err != nil {
 				return nil, err
 			}
-			s.log.Info("zoom deauthorization applied", "application_id", sec.ApplicationID, "grants", tag.RowsAffected())
+			s.log.Info("zoom deauthorization applied", "application_id", sec.ApplicationID, "grants", n)
 		}
 	}
 	return nil, nil

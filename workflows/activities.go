@@ -3,12 +3,10 @@ package workflows
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"sync"
+	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/activity"
 
 	"github.com/confhub/confhub/connectors/zoom"
@@ -17,6 +15,34 @@ import (
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/telemetry"
 )
+
+// The activities reach storage only through the feature packages' stores,
+// through the small interfaces below (events.Store and grants.Tokens
+// implement them); they hold no SQL.
+
+// EventStore writes and reads events (events.Store).
+type EventStore interface {
+	InsertEvent(ctx context.Context, e events.Event, opID string) (events.Event, error)
+	LoadEvent(ctx context.Context, appID, grantID, id uuid.UUID) (events.Event, error)
+	ReplaceEvent(ctx context.Context, e events.Event, opID string) (events.Event, error)
+}
+
+// MeetingLog records what becomes of the Zoom meetings we create (events.Store).
+type MeetingLog interface {
+	OpenAttempt(ctx context.Context, a events.Attempt) (events.AttemptLog, error)
+	SettleAttempt(ctx context.Context, opID string) error
+	RecordOrphan(ctx context.Context, o events.Orphan) error
+}
+
+// TokenSource runs a Zoom call with a grant's token, refreshing once on 401/124 (grants.Tokens).
+type TokenSource interface {
+	Do(ctx context.Context, appID, grantID uuid.UUID, fn func(grants.AccessToken) error) error
+}
+
+// IdleGrants refreshes grants that have not been used for long (grants.Tokens).
+type IdleGrants interface {
+	RefreshIdle(ctx context.Context, cutoff time.Time, after *grants.IdleCursor, limit int) (grants.IdleBatch, error)
+}
 
 // ZoomMeetings is the part of the Zoom client the activities use.
 type ZoomMeetings interface {
@@ -27,20 +53,24 @@ type ZoomMeetings interface {
 	ListMeetings(ctx context.Context, token, userID string, opts zoom.ListOptions) (zoom.MeetingList, error)
 }
 
-// TokenSource runs a Zoom call with a grant's token, refreshing once on 401/124.
-type TokenSource interface {
-	Do(ctx context.Context, appID, grantID uuid.UUID, fn func(grants.AccessToken) error) error
+// Activities carries the activities' dependencies. Its exported methods are
+// the activities (registered by NewWorker).
+type Activities struct {
+	Events   EventStore
+	Meetings MeetingLog
+	Tokens   TokenSource
+	Grants   IdleGrants
+	Zoom     ZoomMeetings
+	// Handoff, when set, passes a created event to a handler waiting in this
+	// process (see Handoff).
+	Handoff *Handoff
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
-// Activities carries the activities' dependencies.
-type Activities struct {
-	Pool    *pgxpool.Pool
-	Events  *events.Store
-	Tokens  TokenSource
-	Zoom    ZoomMeetings
-	Log     *slog.Logger
-	Results *Results // optional: same-process handoff of created events
-}
+// The inputs of local activities. Unlike workflow inputs they are not
+// recorded in histories (a local activity's result is), but they are
+// this package's own all the same.
 
 // CreateMeetingInput asks for the Zoom meeting of one operation.
 type CreateMeetingInput struct {
@@ -52,41 +82,89 @@ type CreateMeetingInput struct {
 	Request   zoom.MeetingRequest
 }
 
+// StoreEventInput is an event row to write, with the operation whose
+// attempt log the write closes ("" for none).
+type StoreEventInput struct {
+	Event EventRecord
+	OpID  string
+}
+
+// LoadEventInput names an event.
+type LoadEventInput struct {
+	App, Grant, EventID uuid.UUID
+}
+
+// SyncMeetingInput changes an existing meeting.
+type SyncMeetingInput struct {
+	App       uuid.UUID
+	ConfGrant uuid.UUID
+	MeetingID int64
+	Request   zoom.MeetingRequest
+}
+
+// RecordOrphanInput is a meeting we could not delete, and why.
+type RecordOrphanInput struct {
+	Meeting MeetingRef
+	Reason  string
+}
+
+// RefreshIdleInput is one batch of the grant-health sweep.
+type RefreshIdleInput struct {
+	// Cutoff: grants not refreshed since are due. Zero on a run's first
+	// batch: the activity takes now - IdleAfter and reports it back, so
+	// every batch of a run uses the same cutoff.
+	Cutoff    time.Time          `json:"cutoff"`
+	IdleAfter time.Duration      `json:"idle_after"`
+	After     *grants.IdleCursor `json:"after,omitempty"`
+	Limit     int                `json:"limit"`
+}
+
+// RefreshIdleResult is what one batch did.
+type RefreshIdleResult struct {
+	Cutoff time.Time        `json:"cutoff"`
+	Batch  grants.IdleBatch `json:"batch"`
+}
+
 // searchPages bounds the scan of the host's meetings for a lost create.
 const searchPages = 10
 
 // CreateMeeting creates the operation's meeting exactly once. Zoom has no
-// idempotency key, so every attempt is logged in conference_attempts before
-// Zoom is called, and marked uncertain until an answer settles it; the
-// meeting's agenda ends with the operation's reference. An attempt that
-// follows an uncertain one (an answer lost after Zoom acted, a worker that
-// died mid-call, a replayed workflow) first looks for a meeting with that
-// reference among the host's meetings and adopts it.
-func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (zoom.Meeting, error) {
+// idempotency key, so every attempt is logged before Zoom is called, and
+// stays uncertain until an answer settles it; the meeting's agenda ends with
+// the operation's reference. An attempt that follows an uncertain one (an
+// answer lost after Zoom acted, a worker that died mid-call, a replayed
+// workflow) first looks for a meeting with that reference among the host's
+// meetings and adopts it.
+func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (MeetingInfo, error) {
 	// The attempt is logged while the token is read (two round trips side by
 	// side); Zoom is called only once the log is written.
-	var prevUncertain bool
-	var recorded *int64
-	logDone := make(chan error, 1)
+	type opened struct {
+		log events.AttemptLog
+		err error
+	}
+	logged := make(chan opened, 1)
 	go func() {
-		logDone <- a.Pool.QueryRow(ctx, `WITH prev AS (SELECT uncertain FROM conference_attempts WHERE id = $1)
-		INSERT INTO conference_attempts (id, application_id, event_id, conf_grant_id, marker, attempts, uncertain)
-		VALUES ($1, $2, $3, $4, $5, 1, true) ON CONFLICT (id) DO UPDATE SET attempts = conference_attempts.attempts + 1,
-		uncertain = true, updated_at = now()
-		RETURNING COALESCE((SELECT uncertain FROM prev), false), meeting_id`,
-			in.OpID, in.App, in.EventID, in.ConfGrant, in.Marker).Scan(&prevUncertain, &recorded)
+		l, err := a.Meetings.OpenAttempt(ctx, events.Attempt{OpID: in.OpID, ApplicationID: in.App, EventID: in.EventID,
+			ConfGrantID: in.ConfGrant, Marker: in.Marker})
+		logged <- opened{l, err}
 	}()
-	var logErr error
-	logged := sync.OnceFunc(func() { logErr = <-logDone })
-	defer logged()
+	var log *opened
+	waitLog := func() opened {
+		if log == nil {
+			o := <-logged
+			log = &o
+		}
+		return *log
+	}
 	var m zoom.Meeting
 	settled := true // false when the create was sent and its outcome is unknown
 	err := a.Tokens.Do(ctx, in.App, in.ConfGrant, func(tok grants.AccessToken) error {
-		if logged(); logErr != nil {
-			return logErr
+		l := waitLog()
+		if l.err != nil {
+			return l.err
 		}
-		if recorded != nil {
-			got, err := a.Zoom.GetMeeting(ctx, tok.Token, *recorded)
+		if l.log.MeetingID != nil {
+			got, err := a.Zoom.GetMeeting(ctx, tok.Token, *l.log.MeetingID)
 			if err == nil {
 				m = got
 				return nil
@@ -95,19 +173,18 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 				return err
 			}
 		}
-		if prevUncertain {
+		if l.log.PrevUncertain {
 			found, ok, err := a.findByMarker(ctx, tok.Token, in.Marker)
 			if err != nil {
+				settled = false
 				if zoom.ClassOf(err) == zoom.Terminal {
-					settled = false
 					return apperr.Wrapf(err, apperr.Forbidden, "a previous attempt may have created the meeting, and it cannot be looked for "+
 						"(%v): add meeting:read:list_meetings (or classic meeting:read) to the Zoom app, or check the host's meetings", err)
 				}
-				settled = false
 				return err
 			}
 			if ok {
-				a.Log.Info("adopted a meeting whose create answer was lost", "op", in.OpID, "meeting_id", found.ID)
+				a.Log.InfoContext(ctx, "adopted a meeting whose create answer was lost", "op", in.OpID, "meeting_id", found.ID)
 				m = found
 				return nil
 			}
@@ -120,20 +197,34 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 		m = created
 		return err
 	})
-	if logged(); logErr != nil {
-		return zoom.Meeting{}, logErr
+	if l := waitLog(); l.err != nil {
+		return MeetingInfo{}, l.err
 	}
 	if err != nil {
 		if settled {
-			_, _ = a.Pool.Exec(ctx, `UPDATE conference_attempts SET uncertain = false, updated_at = now() WHERE id = $1`, in.OpID)
+			// Zoom answered: the next attempt may create without looking.
+			// Should this write fail, the attempt merely stays uncertain
+			// and the next one looks first: safe, so it is not the error
+			// this activity reports.
+			if serr := a.Meetings.SettleAttempt(ctx, in.OpID); serr != nil {
+				a.Log.WarnContext(ctx, "could not mark a create attempt settled; the next attempt will look for the meeting first",
+					"op", in.OpID, "err", serr)
+			}
 		}
-		return zoom.Meeting{}, classify(err)
+		return MeetingInfo{}, zoomOutcome(err)
 	}
 	// The attempt stays uncertain until the event row that records the
-	// meeting is written (InsertEvent closes it in the same statement): if
+	// meeting is written (the store closes it in the same statement): if
 	// this worker dies before that, the replay finds the meeting by its
 	// reference instead of making another.
-	return m, nil
+	return infoOf(m), nil
+}
+
+func infoOf(m zoom.Meeting) MeetingInfo {
+	if m.JoinURL == "" {
+		return MeetingInfo{ID: m.ID}
+	}
+	return MeetingInfo{ID: m.ID, Details: *events.DetailsFromMeeting(m)}
 }
 
 // findByMarker looks for the meeting whose agenda carries our reference.
@@ -162,55 +253,48 @@ func (a *Activities) findByMarker(ctx context.Context, token, marker string) (zo
 }
 
 // InsertEvent stores a new event and closes its operation's attempt log.
-func (a *Activities) InsertEvent(ctx context.Context, ev events.Event, opID string) (events.Event, error) {
-	out, err := a.Events.InsertEventClosing(ctx, ev, opID)
-	if err == nil {
-		// The create workflow ends with this row: its result is final.
-		a.Results.publish(activity.GetInfo(ctx).WorkflowExecution.ID, out)
-	}
-	if err != nil {
-		if apperr.IsKind(err, apperr.Conflict) {
-			// A replayed insert: the row is ours already.
-			if got, gerr := a.Events.GetEvent(ctx, ev.ApplicationID, ev.GrantID, ev.ID.String()); gerr == nil {
-				return got, nil
-			}
+// Once it has succeeded the create workflow's result is final, so the event
+// is handed to a handler waiting in this process, if there is one.
+func (a *Activities) InsertEvent(ctx context.Context, in StoreEventInput) (EventRecord, error) {
+	ev := in.Event.Event()
+	out, err := a.Events.InsertEvent(ctx, ev, in.OpID)
+	if apperr.IsKind(err, apperr.Conflict) {
+		// A replayed insert: the row is ours already.
+		if got, gerr := a.Events.LoadEvent(ctx, ev.ApplicationID, ev.GrantID, ev.ID); gerr == nil {
+			return RecordOf(got), nil
 		}
-		return events.Event{}, err
-	}
-	return out, nil
-}
-
-// ReplaceEvent writes an updated event (optimistic on its version).
-func (a *Activities) ReplaceEvent(ctx context.Context, ev events.Event, opID string) (events.Event, error) {
-	out, err := a.Events.ReplaceEvent(ctx, ev)
-	if errors.Is(err, events.ErrVersion) {
-		return events.Event{}, toTemporal(apperr.Conflictf("event %s changed while it was being updated; try again", ev.ID))
 	}
 	if err != nil {
-		return events.Event{}, err
+		return EventRecord{}, err
 	}
-	if opID != "" {
-		_, _ = a.Pool.Exec(ctx, `UPDATE conference_attempts SET state = 'done', updated_at = now() WHERE id = $1`, opID)
-	}
-	return out, nil
+	a.Handoff.Deliver(activity.GetInfo(ctx).WorkflowExecution.ID, out)
+	return RecordOf(out), nil
 }
 
 // LoadEvent reads the event an update applies to.
-func (a *Activities) LoadEvent(ctx context.Context, app, grant, id uuid.UUID) (events.Event, error) {
-	ev, err := a.Events.GetEvent(ctx, app, grant, id.String())
-	return ev, toTemporal(err)
+func (a *Activities) LoadEvent(ctx context.Context, in LoadEventInput) (EventRecord, error) {
+	ev, err := a.Events.LoadEvent(ctx, in.App, in.Grant, in.EventID)
+	if err != nil {
+		return EventRecord{}, toTemporal(err)
+	}
+	return RecordOf(ev), nil
 }
 
-// SyncMeetingInput changes an existing meeting.
-type SyncMeetingInput struct {
-	App       uuid.UUID
-	ConfGrant uuid.UUID
-	MeetingID int64
-	Request   zoom.MeetingRequest
+// ReplaceEvent writes an updated event (optimistic on its version) and
+// closes the attempt log of a meeting the update created.
+func (a *Activities) ReplaceEvent(ctx context.Context, in StoreEventInput) (EventRecord, error) {
+	out, err := a.Events.ReplaceEvent(ctx, in.Event.Event(), in.OpID)
+	if errors.Is(err, events.ErrVersion) {
+		return EventRecord{}, toTemporal(apperr.Conflictf("event %s changed while it was being updated; try again", in.Event.ID))
+	}
+	if err != nil {
+		return EventRecord{}, err
+	}
+	return RecordOf(out), nil
 }
 
 // SyncMeeting PATCHes a meeting (Zoom answers 204) and GETs its new state.
-func (a *Activities) SyncMeeting(ctx context.Context, in SyncMeetingInput) (zoom.Meeting, error) {
+func (a *Activities) SyncMeeting(ctx context.Context, in SyncMeetingInput) (MeetingInfo, error) {
 	var m zoom.Meeting
 	err := a.Tokens.Do(ctx, in.App, in.ConfGrant, func(tok grants.AccessToken) error {
 		if err := a.Zoom.UpdateMeeting(ctx, tok.Token, in.MeetingID, in.Request); err != nil {
@@ -218,95 +302,71 @@ func (a *Activities) SyncMeeting(ctx context.Context, in SyncMeetingInput) (zoom
 		}
 		got, err := a.Zoom.GetMeeting(ctx, tok.Token, in.MeetingID)
 		if err != nil {
-			// The PATCH took effect; what we show can come from the request.
+			// The PATCH took effect; the event keeps the details it shows.
+			a.Log.InfoContext(ctx, "meeting updated; reading it back failed", "meeting_id", in.MeetingID, "err", err)
 			m = zoom.Meeting{ID: in.MeetingID}
 			return nil
 		}
 		m = got
 		return nil
 	})
-	return m, classify(err)
-}
-
-// RemoveMeetingInput names a meeting to delete.
-type RemoveMeetingInput struct {
-	App       uuid.UUID
-	ConfGrant uuid.UUID
-	MeetingID int64
-	EventID   uuid.UUID
+	if err != nil {
+		return MeetingInfo{}, zoomOutcome(err)
+	}
+	return infoOf(m), nil
 }
 
 // RemoveMeeting deletes a meeting. Not found is success (it is gone). A
 // meeting that cannot be deleted for good (grant invalid, meeting in
 // progress, no permission) is recorded as an orphan and the call succeeds:
 // retrying would not help.
-func (a *Activities) RemoveMeeting(ctx context.Context, in RemoveMeetingInput) error {
+func (a *Activities) RemoveMeeting(ctx context.Context, in MeetingRef) error {
 	err := a.Tokens.Do(ctx, in.App, in.ConfGrant, func(tok grants.AccessToken) error {
 		return a.Zoom.DeleteMeeting(ctx, tok.Token, in.MeetingID, zoom.DeleteOptions{CancelMeetingReminder: true})
 	})
-	switch {
-	case err == nil, zoom.IsNotFound(err):
+	if err == nil || zoom.IsNotFound(err) {
 		telemetry.WorkflowOutcomes.WithLabelValues("remove_meeting", "deleted").Inc()
 		return nil
-	case zoom.ClassOf(err) == zoom.Retryable:
-		return err
-	case isTransientDomain(err):
-		return err
+	}
+	if outcome := zoomOutcome(err); !isDomain(outcome) {
+		return outcome // Zoom unavailable, or our database: retried
 	}
 	reason := err.Error()
 	var ze *zoom.Error
 	if errors.As(err, &ze) && ze.Code == zoom.CodeMeetingStarted {
 		reason = "the meeting is in progress"
 	}
-	return a.recordOrphan(ctx, in, reason)
-}
-
-func isTransientDomain(err error) bool {
-	e, ok := apperr.As(err)
-	return ok && (e.Kind == apperr.Provider || e.Kind == apperr.ProviderTimeout)
+	return a.RecordOrphan(ctx, RecordOrphanInput{Meeting: in, Reason: reason})
 }
 
 // RecordOrphan records a meeting we could not delete.
-func (a *Activities) RecordOrphan(ctx context.Context, in RemoveMeetingInput, reason string) error {
-	return a.recordOrphan(ctx, in, reason)
-}
-
-func (a *Activities) recordOrphan(ctx context.Context, in RemoveMeetingInput, reason string) error {
-	var event *uuid.UUID
-	if in.EventID != uuid.Nil {
-		event = &in.EventID
+func (a *Activities) RecordOrphan(ctx context.Context, in RecordOrphanInput) error {
+	o := events.Orphan{ApplicationID: in.Meeting.App, ConfGrantID: in.Meeting.ConfGrant, MeetingID: in.Meeting.MeetingID, Reason: in.Reason}
+	if in.Meeting.EventID != uuid.Nil {
+		id := in.Meeting.EventID
+		o.EventID = &id
 	}
-	_, err := a.Pool.Exec(ctx, `INSERT INTO conference_orphans (id, application_id, conf_grant_id, meeting_id, event_id, reason)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (conf_grant_id, meeting_id) DO UPDATE SET reason = EXCLUDED.reason`,
-		uuid.New(), in.App, in.ConfGrant, in.MeetingID, event, reason)
-	if err == nil {
-		telemetry.OrphanedMeetings.Inc()
-		telemetry.WorkflowOutcomes.WithLabelValues("remove_meeting", "orphaned").Inc()
-		a.Log.WarnContext(ctx, "zoom meeting orphaned", "meeting_id", in.MeetingID, "conf_grant_id", in.ConfGrant, "reason", reason)
-	}
-	return err
-}
-
-// classify turns an error of a Zoom call into what the workflow acts on:
-// retryable ones are returned as they are (the retry policy retries them);
-// final ones become non-retryable domain errors.
-func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := apperr.As(err); ok {
-		if isTransientDomain(err) {
-			return err
-		}
-		return toTemporal(err)
-	}
-	switch zoom.ClassOf(err) {
-	case zoom.Retryable:
+	if err := a.Meetings.RecordOrphan(ctx, o); err != nil {
 		return err
 	}
-	var ze *zoom.Error
-	if errors.As(err, &ze) {
-		return toTemporal(grants.ProviderError(err))
+	telemetry.OrphanedMeetings.Inc()
+	telemetry.WorkflowOutcomes.WithLabelValues("remove_meeting", "orphaned").Inc()
+	a.Log.WarnContext(ctx, "zoom meeting orphaned", "meeting_id", in.Meeting.MeetingID, "conf_grant_id", in.Meeting.ConfGrant, "reason", in.Reason)
+	return nil
+}
+
+// RefreshIdleGrants runs one batch of the grant-health sweep.
+func (a *Activities) RefreshIdleGrants(ctx context.Context, in RefreshIdleInput) (RefreshIdleResult, error) {
+	cutoff := in.Cutoff
+	if cutoff.IsZero() {
+		cutoff = a.Now().Add(-in.IdleAfter)
 	}
-	return fmt.Errorf("%w", err)
+	b, err := a.Grants.RefreshIdle(ctx, cutoff, in.After, in.Limit)
+	if err != nil {
+		return RefreshIdleResult{}, err
+	}
+	if b.Refreshed+b.Invalidated+b.Failed > 0 {
+		a.Log.InfoContext(ctx, "idle grants refreshed", "refreshed", b.Refreshed, "invalidated", b.Invalidated, "failed", b.Failed)
+	}
+	return RefreshIdleResult{Cutoff: cutoff, Batch: b}, nil
 }

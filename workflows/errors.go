@@ -1,7 +1,3 @@
-// Package workflows creates, syncs and removes Zoom meetings together with
-// events, as Temporal workflows. Zoom calls and database writes are local
-// activities (fast: no extra round trips through the server); deleting a
-// meeting after its event is gone is a regular activity retried for hours.
 package workflows
 
 import (
@@ -9,43 +5,139 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/apperr"
 )
 
-// errorDetails carries a domain error through Temporal.
-type errorDetails struct {
+// Errors cross the workflow boundary as Temporal application errors whose
+// type says what they are and whose details carry the facts; the workflow
+// and the API decide by type and details, never by an error's text.
+const (
+	// errDomain is final: the caller's or Zoom's last word (validation,
+	// permission, scope, daily limit, conflict). Never retried.
+	errDomain = "confhub.domain"
+	// errZoomUnavailable is Zoom failing for now (5xx, per-second 429, no
+	// answer, a token refresh that failed for now). Retried within the step's
+	// budget; if that runs out, the API answers 502 (504 with no answer).
+	errZoomUnavailable = "confhub.zoom_unavailable"
+)
+
+// domainDetails carries a domain error through Temporal.
+type domainDetails struct {
 	Kind          apperr.Kind `json:"kind"`
 	Field         string      `json:"field,omitempty"`
 	Message       string      `json:"message"`
 	ProviderError any         `json:"provider_error,omitempty"`
 }
 
-const domainErrorType = "confhub.domain"
+// unavailableDetails says how Zoom failed.
+type unavailableDetails struct {
+	NoAnswer bool   `json:"no_answer"` // the request got no answer (timeout, dropped connection)
+	Message  string `json:"message"`
+}
 
-// toTemporal wraps a domain error so it crosses the workflow boundary; domain
-// errors are the caller's or Zoom's final word, so they are not retried.
+// toTemporal wraps a domain error so that it crosses the workflow boundary
+// as a final (non-retryable) failure; other errors pass unchanged.
 func toTemporal(err error) error {
-	if err == nil {
-		return nil
-	}
 	if e, ok := apperr.As(err); ok {
-		return temporal.NewNonRetryableApplicationError(e.Public(), domainErrorType, nil,
-			errorDetails{Kind: e.Kind, Field: e.Field, Message: e.Message, ProviderError: e.ProviderError})
+		return temporal.NewNonRetryableApplicationError(e.Public(), errDomain, nil,
+			domainDetails{Kind: e.Kind, Field: e.Field, Message: e.Message, ProviderError: e.ProviderError})
 	}
 	return err
 }
 
-// FromTemporal turns a workflow's error back into the domain error it carries.
-func FromTemporal(err error) error {
-	if err == nil {
-		return nil
-	}
+func isDomain(err error) bool {
 	var ae *temporal.ApplicationError
-	if errors.As(err, &ae) && ae.Type() == domainErrorType {
-		var d errorDetails
+	return errors.As(err, &ae) && ae.Type() == errDomain
+}
+
+// FromTemporal turns a workflow's error back into the domain error it
+// carries; other errors (internal failures) come back unchanged.
+func FromTemporal(err error) error {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) && ae.Type() == errDomain {
+		var d domainDetails
 		if ae.Details(&d) == nil {
 			return &apperr.Error{Kind: d.Kind, Field: d.Field, Message: d.Message, ProviderError: d.ProviderError, Err: err}
 		}
 	}
 	return err
+}
+
+// zoomOutcome classifies the error of a Zoom call (made through a grant's
+// token) for the workflow: nil stays nil, Zoom failing for now becomes
+// errZoomUnavailable (retried), a final answer becomes errDomain, and
+// anything else (our database) is returned as is: retried, then internal.
+func zoomOutcome(err error) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := apperr.As(err); ok {
+		// The token lifecycle reports Zoom's own failures as Provider kinds.
+		if e.Kind == apperr.Provider || e.Kind == apperr.ProviderTimeout {
+			return unavailable(e.Kind == apperr.ProviderTimeout, e.Message)
+		}
+		return toTemporal(err)
+	}
+	var ze *zoom.Error
+	if !errors.As(err, &ze) {
+		return err
+	}
+	if ze.Class() == zoom.Retryable {
+		return unavailable(ze.HTTPStatus == 0, ze.Error())
+	}
+	return toTemporal(grants.ProviderError(err))
+}
+
+func unavailable(noAnswer bool, message string) error {
+	return temporal.NewApplicationError(message, errZoomUnavailable, unavailableDetails{NoAnswer: noAnswer, Message: message})
+}
+
+// step names what a workflow was doing when it failed, for the final error.
+type step struct {
+	doing string
+	zoom  bool // a Zoom call (else our database)
+}
+
+var (
+	stepCreateMeeting = step{"creating the Zoom meeting", true}
+	stepUpdateMeeting = step{"updating the Zoom meeting", true}
+	stepStoreEvent    = step{"storing the event", false}
+	stepReadEvent     = step{"reading the event", false}
+)
+
+// finalError is the error a workflow ends with when a step failed for good:
+// domain errors as they are; Zoom unavailable (retries exhausted) or out of
+// time as a provider error the API shows as 502 or 504; anything else is an
+// internal failure (the API answers 500 and logs it).
+func finalError(err error, s step) error {
+	if err == nil {
+		return nil
+	}
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		switch ae.Type() {
+		case errDomain:
+			return err
+		case errZoomUnavailable:
+			var d unavailableDetails
+			_ = ae.Details(&d)
+			return toTemporal(providerFailure(s, d.NoAnswer, d.Message))
+		}
+	}
+	var te *temporal.TimeoutError
+	if s.zoom && errors.As(err, &te) {
+		return toTemporal(providerFailure(s, true, te.Error()))
+	}
+	return err
+}
+
+func providerFailure(s step, noAnswer bool, message string) *apperr.Error {
+	e := &apperr.Error{Kind: apperr.Provider, Message: "Zoom did not succeed while " + s.doing,
+		ProviderError: map[string]any{"message": message}}
+	if noAnswer {
+		e.Kind, e.Message = apperr.ProviderTimeout, "Zoom did not answer in time while "+s.doing
+	}
+	return e
 }

@@ -12,21 +12,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/confhub/confhub/api"
 	"github.com/confhub/confhub/connectors"
-	"github.com/confhub/confhub/connectors/zoom"
-	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/grants"
-	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/config"
 	"github.com/confhub/confhub/internal/database"
+	"github.com/confhub/confhub/internal/stack"
 	"github.com/confhub/confhub/internal/telemetry"
 	"github.com/confhub/confhub/internal/vault"
-	"github.com/confhub/confhub/workflows"
-	"go.temporal.io/sdk/client"
-	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
-	"go.temporal.io/sdk/interceptor"
-	tlog "go.temporal.io/sdk/log"
 )
 
 const shutdownGrace = 20 * time.Second
@@ -93,50 +85,23 @@ func openAndMigrate(ctx context.Context, cfg config.Config, log *slog.Logger) (*
 // runService runs the API and/or the worker until ctx ends. ready, if set,
 // is told the API's bound address once the listener is up.
 func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, role string, ready func(addr string)) error {
-	// The tracing interceptor carries the request's trace into the workflow
-	// and its activities (through Temporal's headers), on every worker.
-	tracing, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{})
+	st, err := stack.New(ctx, stack.Options{Config: cfg, Pool: pool, Log: log})
 	if err != nil {
 		return err
 	}
-	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-		Logger: tlog.NewStructuredLogger(log.With("component", "temporal")), Interceptors: []interceptor.ClientInterceptor{tracing}})
-	if err != nil {
-		return fmt.Errorf("TEMPORAL_ADDRESS %s (namespace %s): %w", cfg.TemporalAddress, cfg.TemporalNamespace, err)
-	}
-	defer tc.Close()
-	apps := applications.NewStore(pool)
-	conns := connectors.NewStore(pool, cfg.Keyring)
-	zc := zoom.New(zoom.Config{OAuthURL: cfg.ZoomOAuthURL, APIURL: cfg.ZoomAPIURL})
-	gs := grants.NewService(grants.Deps{Pool: pool, Vault: cfg.Keyring, Zoom: zc, Connectors: conns, Apps: apps,
-		PublicURL: cfg.PublicURL, Log: log})
-	evs := events.NewStore(pool)
-	results := workflows.NewResults() // same-process handoff, used when API and worker share this process
+	defer st.Close()
 	if role == "worker" || role == "all" {
-		w := workflows.NewWorker(tc, workflows.TaskQueue, &workflows.Activities{Pool: pool, Events: evs, Tokens: gs.Tokens, Zoom: zc, Log: log, Results: results})
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("temporal worker: %w", err)
+		w, err := st.StartWorker(ctx)
+		if err != nil {
+			return err
 		}
 		defer w.Stop()
-		log.Info("temporal worker started", "task_queue", workflows.TaskQueue, "namespace", cfg.TemporalNamespace)
 	}
 	if role == "worker" {
 		return serveOps(ctx, cfg, pool, log, ready)
 	}
-	srv := api.New(api.Deps{
-		Log:          log,
-		Auth:         apps,
-		Applications: apps,
-		Connectors:   conns,
-		Grants:       gs,
-		Calendars:    evs,
-		Events:       &workflows.Service{Temporal: tc, TaskQueue: workflows.TaskQueue, Events: evs, Pool: pool, Grants: gs, Log: log, Results: results},
-		DB:           pool,
-		PublicURL:    cfg.PublicURL,
-	})
-	go refreshIdleGrants(ctx, gs.Tokens, log)
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           st.API.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -207,34 +172,6 @@ func serveOps(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *s
 		ready(ln.Addr().String())
 	}
 	return serveUntilDone(ctx, hs, ln, shutdownGrace, log)
-}
-
-// Grant health: until the Temporal worker exists (a later issue) a ticker in
-// serve refreshes Zoom grants idle for 7 days, so refresh tokens never age
-// out, and turns revoked ones invalid. Replicas may all run it: refreshes are
-// serialised on the grant row and skip grants another replica just refreshed.
-const (
-	idleGrantAge       = 7 * 24 * time.Hour
-	idleGrantInterval  = time.Hour
-	idleGrantBatchSize = 200
-)
-
-func refreshIdleGrants(ctx context.Context, t *grants.Tokens, log *slog.Logger) {
-	tick := time.NewTicker(idleGrantInterval)
-	defer tick.Stop()
-	for {
-		refreshed, invalid, err := t.RefreshIdle(ctx, time.Now().Add(-idleGrantAge), idleGrantBatchSize)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("idle grant refresh", "err", err)
-		} else if refreshed+invalid > 0 {
-			log.Info("idle grants refreshed", "refreshed", refreshed, "invalidated", invalid)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 // encryptedColumns gathers every feature's vault-encrypted columns.

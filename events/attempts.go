@@ -1,0 +1,82 @@
+package events
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Attempt is one operation's (one workflow's) intent to create a Zoom meeting
+// for an event. It is logged before Zoom is called, so a meeting can never
+// exist without us knowing (docs/decisions.md, "No duplicate meetings").
+type Attempt struct {
+	OpID          string
+	ApplicationID uuid.UUID
+	EventID       uuid.UUID
+	ConfGrantID   uuid.UUID
+	Marker        string // the reference written into the meeting's agenda
+}
+
+// AttemptLog is what the log said when an attempt was opened.
+type AttemptLog struct {
+	// PrevUncertain: an earlier attempt of the same operation was sent and
+	// never answered (or its worker died): the meeting may exist already.
+	PrevUncertain bool
+	// MeetingID: a meeting an earlier attempt recorded, if any.
+	MeetingID *int64
+}
+
+// OpenAttempt logs an attempt as uncertain (until SettleAttempt or the
+// event row closes it) and reports what earlier attempts left.
+func (s *Store) OpenAttempt(ctx context.Context, a Attempt) (AttemptLog, error) {
+	var l AttemptLog
+	err := s.pool.QueryRow(ctx, `WITH prev AS (SELECT uncertain FROM conference_attempts WHERE id = $1)
+		INSERT INTO conference_attempts (id, application_id, event_id, conf_grant_id, marker, attempts, uncertain)
+		VALUES ($1, $2, $3, $4, $5, 1, true) ON CONFLICT (id) DO UPDATE SET attempts = conference_attempts.attempts + 1,
+		uncertain = true, updated_at = now()
+		RETURNING COALESCE((SELECT uncertain FROM prev), false), meeting_id`,
+		a.OpID, a.ApplicationID, a.EventID, a.ConfGrantID, a.Marker).Scan(&l.PrevUncertain, &l.MeetingID)
+	return l, err
+}
+
+// SettleAttempt records that an attempt's outcome is known (Zoom answered,
+// with a failure): the next attempt may create without looking first.
+func (s *Store) SettleAttempt(ctx context.Context, opID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE conference_attempts SET uncertain = false, updated_at = now() WHERE id = $1`, opID)
+	return err
+}
+
+// Orphan is a Zoom meeting we could not delete: its event is gone (or never
+// was written) and Zoom refused or kept failing the deletion.
+type Orphan struct {
+	ApplicationID uuid.UUID
+	ConfGrantID   uuid.UUID
+	MeetingID     int64
+	EventID       *uuid.UUID
+	Reason        string
+	CreatedAt     time.Time
+}
+
+// RecordOrphan records (or re-records, with the newest reason) a meeting we
+// could not delete.
+func (s *Store) RecordOrphan(ctx context.Context, o Orphan) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO conference_orphans (id, application_id, conf_grant_id, meeting_id, event_id, reason)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (conf_grant_id, meeting_id) DO UPDATE SET reason = EXCLUDED.reason`,
+		uuid.New(), o.ApplicationID, o.ConfGrantID, o.MeetingID, o.EventID, o.Reason)
+	return err
+}
+
+// ListOrphans lists the meetings of a conf grant we could not delete, oldest first.
+func (s *Store) ListOrphans(ctx context.Context, appID, confGrantID uuid.UUID) ([]Orphan, error) {
+	rows, err := s.pool.Query(ctx, `SELECT application_id, conf_grant_id, meeting_id, event_id, reason, created_at FROM conference_orphans
+		WHERE application_id = $1 AND conf_grant_id = $2 ORDER BY created_at, meeting_id`, appID, confGrantID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Orphan, error) {
+		var o Orphan
+		return o, r.Scan(&o.ApplicationID, &o.ConfGrantID, &o.MeetingID, &o.EventID, &o.Reason, &o.CreatedAt)
+	})
+}

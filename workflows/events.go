@@ -1,0 +1,291 @@
+// Package workflows is the Temporal layer: the workflows that create, sync
+// and remove Zoom meetings together with events, and keep grants healthy;
+// their activities; worker registration; and the Service that starts them
+// for the API. Zoom calls and database writes of the request path are local
+// activities (fast: no extra round trips through the server); deleting a
+// meeting after its event is gone is a regular activity retried for hours.
+// Activities reach storage only through the feature packages' stores.
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	enums "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/confhub/confhub/events"
+)
+
+// TaskQueue is where confhub's workers listen.
+const TaskQueue = "confhub"
+
+// Bounds that keep every API call within RequestTimeout: the Zoom step gives
+// up (retries included) well before, leaving time to compensate.
+const (
+	RequestTimeout = 30 * time.Second
+	zoomStepBudget = 20 * time.Second
+	dbStepBudget   = 5 * time.Second
+)
+
+// noMarker: an update of a confirmed meeting needs no reference line (the
+// reference only matters until the create is confirmed).
+const noMarker = ""
+
+// zoomLA runs Zoom calls as local activities: retried with backoff (a
+// per-second 429, a 5xx, a lost answer) within the step budget; final errors
+// (validation, permission, scope, daily limit) are not retried.
+func zoomLA(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: zoomStepBudget,
+		StartToCloseTimeout:    12 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2,
+			MaximumInterval: 3 * time.Second, NonRetryableErrorTypes: []string{errDomain}},
+	})
+}
+
+func dbLA(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: dbStepBudget,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 50 * time.Millisecond, BackoffCoefficient: 2,
+			MaximumInterval: time.Second, NonRetryableErrorTypes: []string{errDomain}},
+	})
+}
+
+// Marker is an operation's reference in its meeting's agenda.
+func Marker(opID string) string {
+	sum := sha256.Sum256([]byte(opID))
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10]))
+}
+
+// CreateEventID is the create workflow's id: one per event.
+func CreateEventID(eventID uuid.UUID) string { return "create-event-" + eventID.String() }
+
+// UpdateEventID is the update workflow's id: one at a time per event.
+func UpdateEventID(eventID uuid.UUID) string { return "update-event-" + eventID.String() }
+
+// DeleteMeetingID is the deletion workflow's id: one per meeting.
+func DeleteMeetingID(grant uuid.UUID, meeting int64) string {
+	return "delete-meeting-" + grant.String() + "-" + strconv.FormatInt(meeting, 10)
+}
+
+// CreateEvent makes the Zoom meeting first, then the event row; if the row
+// cannot be written, the meeting is deleted again.
+func CreateEvent(ctx workflow.Context, in CreateEventInput) (EventResult, error) {
+	var a *Activities
+	ev := in.Event
+	opID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	if ev.Conferencing == nil || ev.Conferencing.Autocreate == nil {
+		var out EventRecord
+		err := workflow.ExecuteLocalActivity(dbLA(ctx), a.InsertEvent, StoreEventInput{Event: ev}).Get(ctx, &out)
+		return EventResult{V: ContractVersion, Event: out}, finalError(err, stepStoreEvent)
+	}
+	marker := Marker(opID)
+	var m MeetingInfo
+	err := workflow.ExecuteLocalActivity(zoomLA(ctx), a.CreateMeeting, CreateMeetingInput{
+		OpID: opID, App: ev.ApplicationID, ConfGrant: in.ConfGrantID, EventID: ev.ID, Marker: marker,
+		Request: events.MeetingRequest(ev.Event(), ev.Conferencing.Autocreate.ConfSettings, marker),
+	}).Get(ctx, &m)
+	if err != nil {
+		return EventResult{}, finalError(err, stepCreateMeeting)
+	}
+	// Saga: from here the meeting exists, so a failure must take it back.
+	created := MeetingRef{App: ev.ApplicationID, ConfGrant: in.ConfGrantID, MeetingID: m.ID, EventID: ev.ID}
+	ev = attach(ev, in.ConfGrantID, m, ev.Conferencing.Autocreate)
+	var out EventRecord
+	if err := workflow.ExecuteLocalActivity(dbLA(ctx), a.InsertEvent, StoreEventInput{Event: ev, OpID: opID}).Get(ctx, &out); err != nil {
+		compensate(ctx, created)
+		return EventResult{}, finalError(err, stepStoreEvent)
+	}
+	return EventResult{V: ContractVersion, Event: out}, nil
+}
+
+// attach records a meeting on the event: who hosts it and what it shows.
+func attach(ev EventRecord, grant uuid.UUID, m MeetingInfo, auto *events.Autocreate) EventRecord {
+	g, id := grant, m.ID
+	ev.ConfGrantID, ev.ConfMeetingID = &g, &id
+	details := m.Details
+	ev.Conferencing = &events.Conferencing{Provider: events.ZoomProvider, Details: &details, Autocreate: auto}
+	return ev
+}
+
+// compensate deletes a meeting in a disconnected context (it must run even
+// if the workflow is being cancelled); a meeting it cannot delete for good
+// is recorded as an orphan by the activity, and one it cannot delete for
+// now is handed to the durable deletion workflow.
+func compensate(ctx workflow.Context, m MeetingRef) {
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	var a *Activities
+	if err := workflow.ExecuteLocalActivity(zoomLA(dctx), a.RemoveMeeting, m).Get(dctx, nil); err != nil {
+		// Retries are exhausted within the step: the durable workflow keeps
+		// trying for hours.
+		startDeletion(dctx, m)
+	}
+}
+
+// startDeletion hands a meeting to the durable deletion workflow without
+// waiting for it. A deletion already running for the meeting is as good;
+// a start that fails otherwise records the meeting as an orphan, so that it
+// is never lost from our books.
+func startDeletion(ctx workflow.Context, m MeetingRef) {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:        DeleteMeetingID(m.ConfGrant, m.MeetingID),
+		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON, // it outlives this workflow
+	})
+	err := workflow.ExecuteChildWorkflow(cctx, DeleteMeeting, m).GetChildWorkflowExecution().Get(ctx, nil)
+	if err == nil || temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		return
+	}
+	deletionNotStarted(ctx, m, err)
+}
+
+// deletionNotStarted records a meeting whose deletion could not be
+// scheduled as an orphan.
+func deletionNotStarted(ctx workflow.Context, m MeetingRef, err error) {
+	var a *Activities
+	rerr := workflow.ExecuteLocalActivity(dbLA(ctx), a.RecordOrphan, RecordOrphanInput{Meeting: m,
+		Reason: "its deletion could not be scheduled: " + err.Error()}).Get(ctx, nil)
+	if rerr != nil {
+		workflow.GetLogger(ctx).Error("a meeting could neither be scheduled for deletion nor recorded as an orphan",
+			"meeting_id", m.MeetingID, "conf_grant_id", m.ConfGrant, "start_error", err, "record_error", rerr)
+	}
+}
+
+// UpdateEvent applies a validated patch to the event as it finds it. Only
+// one runs per event at a time (its workflow id is the event's), so
+// concurrent updates never lose a write. Zoom changes first; if the row then
+// cannot be written, Zoom is put back.
+func UpdateEvent(ctx workflow.Context, in UpdateEventInput) (EventResult, error) {
+	var a *Activities
+	var rec EventRecord
+	if err := workflow.ExecuteLocalActivity(dbLA(ctx), a.LoadEvent, LoadEventInput{App: in.App, Grant: in.Grant, EventID: in.EventID}).Get(ctx, &rec); err != nil {
+		return EventResult{}, finalError(err, stepReadEvent)
+	}
+	stored := rec.Event()
+	change := in.Patch.Patch().Apply(stored)
+	ev := RecordOf(change.Event)
+	opID := workflow.GetInfo(ctx).WorkflowExecution.RunID
+	closesOp := "" // the operation whose attempt log the row write closes
+	var undo []func()
+	var old *MeetingRef // the meeting to delete once the row is written
+	hasMeeting := stored.ConfMeetingID != nil && stored.ConfGrantID != nil
+	if hasMeeting {
+		old = &MeetingRef{App: in.App, ConfGrant: *stored.ConfGrantID, MeetingID: *stored.ConfMeetingID, EventID: stored.ID}
+	}
+	sync := func(grant uuid.UUID, cs *events.ConfSettings) (MeetingInfo, error) {
+		var m MeetingInfo
+		err := workflow.ExecuteLocalActivity(zoomLA(ctx), a.SyncMeeting, SyncMeetingInput{App: in.App, ConfGrant: grant,
+			MeetingID: *stored.ConfMeetingID, Request: events.MeetingRequest(change.Event, cs, noMarker)}).Get(ctx, &m)
+		if err != nil {
+			return m, finalError(err, stepUpdateMeeting)
+		}
+		// Undo: put the meeting back as the stored event has it.
+		undo = append(undo, func() {
+			dctx, cancel := workflow.NewDisconnectedContext(ctx)
+			defer cancel()
+			err := workflow.ExecuteLocalActivity(zoomLA(dctx), a.SyncMeeting, SyncMeetingInput{App: in.App, ConfGrant: grant,
+				MeetingID: *stored.ConfMeetingID, Request: events.MeetingRequest(stored, storedSettings(stored), noMarker)}).Get(dctx, nil)
+			if err != nil {
+				workflow.GetLogger(ctx).Error("the meeting could not be put back after the event row failed; it shows the update",
+					"meeting_id", *stored.ConfMeetingID, "error", err)
+			}
+		})
+		return m, nil
+	}
+
+	switch {
+	case change.Conf == events.ConfKeep:
+		old = nil
+		if !hasMeeting || !change.ZoomFieldsChanged {
+			break // nothing Zoom has changed: no call
+		}
+		m, err := sync(*stored.ConfGrantID, storedSettings(stored))
+		if err != nil {
+			return EventResult{}, err
+		}
+		if m.Details.URL != "" {
+			ev.Conferencing = &events.Conferencing{Provider: events.ZoomProvider, Details: &m.Details, Autocreate: stored.Conferencing.Autocreate}
+		}
+
+	case change.Conf == events.ConfSet && change.Conference.Autocreate != nil && hasMeeting && *stored.ConfGrantID == in.ConfGrantID:
+		// Same host: the meeting stays; its settings and fields sync.
+		old = nil
+		auto := change.Conference.Autocreate
+		m, err := sync(in.ConfGrantID, auto.ConfSettings)
+		if err != nil {
+			return EventResult{}, err
+		}
+		ev.Conferencing = change.Conference
+		if m.Details.URL != "" {
+			ev.Conferencing = &events.Conferencing{Provider: events.ZoomProvider, Details: &m.Details, Autocreate: auto}
+		}
+
+	case change.Conf == events.ConfSet && change.Conference.Autocreate != nil:
+		// A new host (or a first meeting): create the new meeting before
+		// deleting the old one.
+		auto := change.Conference.Autocreate
+		marker := Marker(opID)
+		ev.Conferencing = change.Conference
+		var m MeetingInfo
+		if err := workflow.ExecuteLocalActivity(zoomLA(ctx), a.CreateMeeting, CreateMeetingInput{OpID: opID, App: in.App, ConfGrant: in.ConfGrantID,
+			EventID: ev.ID, Marker: marker, Request: events.MeetingRequest(change.Event, auto.ConfSettings, marker)}).Get(ctx, &m); err != nil {
+			return EventResult{}, finalError(err, stepCreateMeeting)
+		}
+		created := MeetingRef{App: in.App, ConfGrant: in.ConfGrantID, MeetingID: m.ID, EventID: ev.ID}
+		undo = append(undo, func() { compensate(ctx, created) })
+		ev = attach(ev, in.ConfGrantID, m, auto)
+		closesOp = opID
+
+	case change.Conf == events.ConfSet: // manual details replace whatever was there
+		ev.Conferencing = change.Conference
+		ev.ConfGrantID, ev.ConfMeetingID = nil, nil
+
+	case change.Conf == events.ConfRemove:
+		ev.Conferencing, ev.ConfGrantID, ev.ConfMeetingID = nil, nil, nil
+	}
+
+	var out EventRecord
+	if err := workflow.ExecuteLocalActivity(dbLA(ctx), a.ReplaceEvent, StoreEventInput{Event: ev, OpID: closesOp}).Get(ctx, &out); err != nil {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		return EventResult{}, finalError(err, stepStoreEvent)
+	}
+	if old != nil {
+		startDeletion(ctx, *old)
+	}
+	return EventResult{V: ContractVersion, Event: out}, nil
+}
+
+// storedSettings are the conf_settings a stored event's meeting was made with.
+func storedSettings(e events.Event) *events.ConfSettings {
+	if e.Conferencing != nil && e.Conferencing.Autocreate != nil {
+		return e.Conferencing.Autocreate.ConfSettings
+	}
+	return nil
+}
+
+// DeleteMeeting deletes a meeting whose event is gone, retrying for up to a
+// day; a meeting that cannot be deleted is recorded as an orphan.
+func DeleteMeeting(ctx workflow.Context, in MeetingRef) error {
+	var a *Activities
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2,
+			MaximumInterval: 30 * time.Minute, NonRetryableErrorTypes: []string{errDomain}},
+	})
+	err := workflow.ExecuteActivity(ctx, a.RemoveMeeting, in).Get(ctx, nil)
+	if err != nil {
+		// A day of retries did not do it: record it and stop.
+		return workflow.ExecuteLocalActivity(dbLA(ctx), a.RecordOrphan, RecordOrphanInput{Meeting: in,
+			Reason: "deletion kept failing: " + err.Error()}).Get(ctx, nil)
+	}
+	return nil
+}

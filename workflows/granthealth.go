@@ -1,0 +1,87 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enums "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Grant health: Zoom refresh tokens die after 90 days unused, and a user who
+// removed the app should show as invalid before anyone needs the grant. A
+// Temporal Schedule runs GrantHealth every hour; each run refreshes Zoom
+// grants idle for a week, in bounded batches that walk an index, and turns
+// those Zoom refuses invalid. One schedule serves any number of workers
+// (every worker ensures it exists; creating it again changes nothing), runs
+// never overlap (SKIP), and a refresh is serialised on the grant's row anyway.
+const (
+	grantHealthEvery      = time.Hour
+	grantHealthIdleAfter  = 7 * 24 * time.Hour
+	grantHealthBatchSize  = 100
+	grantHealthMaxBatches = 20 // at most 2000 grants a run; the next run continues
+)
+
+// GrantHealthScheduleID is the schedule's id for a task queue (tests run
+// several on one server).
+func GrantHealthScheduleID(taskQueue string) string { return "grant-health-" + taskQueue }
+
+// GrantHealth sweeps idle Zoom grants once, batch by batch, up to
+// MaxBatches.
+func GrantHealth(ctx workflow.Context, in GrantHealthInput) (GrantHealthResult, error) {
+	var a *Activities
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// A batch refreshes serially, each refresh bounded at 20 s.
+		StartToCloseTimeout: 10 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 5 * time.Second, MaximumAttempts: 3},
+	})
+	out := GrantHealthResult{V: ContractVersion}
+	req := RefreshIdleInput{IdleAfter: in.IdleAfter, Limit: in.BatchSize}
+	for out.Batches < in.MaxBatches {
+		var res RefreshIdleResult
+		if err := workflow.ExecuteActivity(ctx, a.RefreshIdleGrants, req).Get(ctx, &res); err != nil {
+			return out, err
+		}
+		out.Batches++
+		out.Refreshed += res.Batch.Refreshed
+		out.Invalidated += res.Batch.Invalidated
+		out.Failed += res.Batch.Failed
+		if res.Batch.Next == nil {
+			return out, nil
+		}
+		req.Cutoff, req.After = res.Cutoff, res.Batch.Next
+	}
+	out.More = true
+	return out, nil
+}
+
+// defaultGrantHealth is what each scheduled run is asked to do.
+func defaultGrantHealth() GrantHealthInput {
+	return GrantHealthInput{V: ContractVersion, IdleAfter: grantHealthIdleAfter, BatchSize: grantHealthBatchSize, MaxBatches: grantHealthMaxBatches}
+}
+
+// EnsureGrantHealthSchedule creates the grant-health schedule for the task
+// queue unless it exists. Every worker calls it at start: the first creates
+// it, the others find it (Temporal refuses a second schedule with the id).
+func EnsureGrantHealthSchedule(ctx context.Context, c client.Client, taskQueue string) (client.ScheduleHandle, error) {
+	id := GrantHealthScheduleID(taskQueue)
+	h, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:      id,
+		Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: grantHealthEvery}}},
+		Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP,
+		Action: &client.ScheduleWorkflowAction{ID: id, Workflow: GrantHealth, Args: []any{defaultGrantHealth()},
+			TaskQueue: taskQueue, WorkflowExecutionTimeout: grantHealthEvery},
+		Note: "Refreshes Zoom grants idle for a week and marks those Zoom refuses invalid (confhub).",
+	})
+	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return c.ScheduleClient().GetHandle(ctx, id), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating the grant-health schedule: %w", err)
+	}
+	return h, nil
+}
