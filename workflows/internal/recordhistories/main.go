@@ -1,0 +1,417 @@
+// Command recordhistories records the workflow histories that the replay
+// test (workflows/replay_test.go) runs through the current code. Run it
+// after a deliberate change to a workflow, from the repository root:
+//
+//	go run ./workflows/internal/recordhistories
+//
+// It starts an in-process Temporal server, runs every workflow through each
+// of its branches with the real workflow code and activities whose
+// dependencies (stores, tokens, Zoom) are in-memory fakes scripted per
+// scenario, and writes each history to workflows/testdata/histories. The
+// histories only depend on the workflow code and the activities' results,
+// which is what replay checks. Commit the new files together with the
+// change, and keep the old ones unless no workflow of that shape can still
+// be running anywhere.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	enums "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/confhub/confhub/connectors/zoom"
+	"github.com/confhub/confhub/events"
+	"github.com/confhub/confhub/grants"
+	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/workflows"
+)
+
+func main() {
+	out := flag.String("out", "workflows/testdata/histories", "where the histories are written")
+	only := flag.String("only", "", "record just this scenario")
+	flag.Parse()
+	if err := run(*out, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "recordhistories:", err)
+		os.Exit(1)
+	}
+}
+
+// scenario is one workflow run to record.
+type scenario struct {
+	name  string
+	setup func(f *fakes) // scripts the fakes
+	start func(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error)
+}
+
+func run(out, only string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	ts := temporaltest.NewServer()
+	defer ts.Stop()
+	c := ts.NewClientWithOptions(client.Options{Logger: tlog.NewStructuredLogger(quiet)})
+	defer c.Close()
+	ctx := context.Background()
+	for _, sc := range scenarios() {
+		if only != "" && sc.name != only {
+			continue
+		}
+		f := newFakes()
+		if sc.setup != nil {
+			sc.setup(f)
+		}
+		queue := "record-" + sc.name
+		w := workflows.NewWorker(c, queue, &workflows.Activities{Events: f, Meetings: f, Tokens: f, Grants: f, Zoom: f,
+			Now: func() time.Time { return f.now }, Log: quiet})
+		if err := w.Start(); err != nil {
+			return err
+		}
+		opts := client.StartWorkflowOptions{ID: sc.name + "-" + uuid.NewString(), TaskQueue: queue, EnableEagerStart: true,
+			WorkflowExecutionTimeout: 2 * time.Minute, WorkflowTaskTimeout: 3 * time.Second}
+		run, err := sc.start(ctx, c, opts, f)
+		if err != nil {
+			w.Stop()
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		werr := run.Get(ctx, nil)
+		h, err := history(ctx, c, run.GetID(), run.GetRunID())
+		if err != nil {
+			w.Stop()
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		// Deletions the workflow handed off run to their end before the
+		// worker stops, so that nothing of a scenario is left running.
+		for _, e := range h.Events {
+			if a := e.GetStartChildWorkflowExecutionInitiatedEventAttributes(); a != nil {
+				wctx, cancel := context.WithTimeout(ctx, time.Minute)
+				_ = c.GetWorkflow(wctx, a.WorkflowId, "").Get(wctx, nil)
+				cancel()
+			}
+		}
+		w.Stop()
+		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+		if err != nil {
+			return err
+		}
+		file := filepath.Join(out, sc.name+".json")
+		if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		outcome := "completed"
+		if werr != nil {
+			outcome = "failed: " + werr.Error()
+		}
+		fmt.Printf("%-32s %3d events  %s\n", sc.name, len(h.Events), outcome)
+	}
+	return nil
+}
+
+func history(ctx context.Context, c client.Client, id, runID string) (*historypb.History, error) {
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return nil, err
+		}
+		h.Events = append(h.Events, e)
+	}
+	return h, nil
+}
+
+var (
+	confGrant  = uuid.MustParse("11111111-1111-4111-8111-111111111111")
+	otherGrant = uuid.MustParse("22222222-2222-4222-8222-222222222222")
+	app        = uuid.MustParse("33333333-3333-4333-8333-333333333333")
+	calGrant   = uuid.MustParse("44444444-4444-4444-8444-444444444444")
+	calendar   = uuid.MustParse("55555555-5555-4555-8555-555555555555")
+)
+
+func newEvent(f *fakes) events.Event {
+	start := f.now.Add(48 * time.Hour).Truncate(time.Hour)
+	return events.Event{ID: uuid.New(), ApplicationID: app, GrantID: calGrant, CalendarID: calendar, Title: "Planning",
+		Description: "Agenda", Busy: true, Status: "confirmed", Visibility: "default", Participants: []events.Participant{},
+		When:     events.When{Object: "timespan", StartTime: start.Unix(), EndTime: start.Add(30 * time.Minute).Unix()},
+		StartsAt: start, EndsAt: start.Add(30 * time.Minute)}
+}
+
+func autocreate(grant uuid.UUID) *events.Conferencing {
+	return &events.Conferencing{Provider: events.ZoomProvider, Autocreate: &events.Autocreate{ConfGrantID: grant.String()}}
+}
+
+// storedWithMeeting puts an event with a meeting hosted by confGrant in the store.
+func storedWithMeeting(f *fakes) events.Event {
+	ev := newEvent(f)
+	m := f.addMeeting(confGrant)
+	g, id := confGrant, m
+	ev.Conferencing = &events.Conferencing{Provider: events.ZoomProvider, Details: &events.Details{URL: "https://zoom.example/j/1"},
+		Autocreate: &events.Autocreate{ConfGrantID: confGrant.String()}}
+	ev.ConfGrantID, ev.ConfMeetingID = &g, &id
+	ev.Version = 1
+	f.events[ev.ID] = ev
+	return ev
+}
+
+func createEvent(ev events.Event, grant uuid.UUID) func(context.Context, client.Client, client.StartWorkflowOptions, *fakes) (client.WorkflowRun, error) {
+	return func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+		return c.ExecuteWorkflow(ctx, o, workflows.CreateEvent, workflows.CreateEventInput{V: workflows.ContractVersion,
+			Event: workflows.RecordOf(ev), ConfGrantID: grant})
+	}
+}
+
+func updateEvent(body string, grant uuid.UUID) func(context.Context, client.Client, client.StartWorkflowOptions, *fakes) (client.WorkflowRun, error) {
+	return func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+		start := f.now.Add(72 * time.Hour).Truncate(time.Hour)
+		body := strings.NewReplacer("{start}", strconv.FormatInt(start.Unix(), 10), "{end}", strconv.FormatInt(start.Add(time.Hour).Unix(), 10)).Replace(body)
+		var in events.EventInput
+		if err := json.Unmarshal([]byte(body), &in); err != nil {
+			return nil, err
+		}
+		p, err := events.ParsePatch(in)
+		if err != nil {
+			return nil, err
+		}
+		return c.ExecuteWorkflow(ctx, o, workflows.UpdateEvent, workflows.UpdateEventInput{V: workflows.ContractVersion,
+			App: app, Grant: calGrant, EventID: f.target, Patch: workflows.PatchOf(p), ConfGrantID: grant})
+	}
+}
+
+func scenarios() []scenario {
+	var s []scenario
+	add := func(name string, setup func(*fakes), start func(context.Context, client.Client, client.StartWorkflowOptions, *fakes) (client.WorkflowRun, error)) {
+		s = append(s, scenario{name, setup, start})
+	}
+	withTarget := func(extra func(*fakes)) func(*fakes) {
+		return func(f *fakes) {
+			f.target = storedWithMeeting(f).ID
+			if extra != nil {
+				extra(f)
+			}
+		}
+	}
+	// CreateEvent.
+	add("create-autocreate", nil, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+		ev := newEvent(f)
+		ev.Conferencing = autocreate(confGrant)
+		return createEvent(ev, confGrant)(ctx, c, o, f)
+	})
+	add("create-plain", nil, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+		return createEvent(newEvent(f), uuid.Nil)(ctx, c, o, f)
+	})
+	add("create-zoom-refused", func(f *fakes) {
+		f.createErr = &zoom.Error{Op: "create_meeting", HTTPStatus: 400, Code: zoom.CodeNoPermission, Message: "No permission."}
+	},
+		func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+			ev := newEvent(f)
+			ev.Conferencing = autocreate(confGrant)
+			return createEvent(ev, confGrant)(ctx, c, o, f)
+		})
+	add("create-compensated", func(f *fakes) { f.rowErr = errors.New("refused by the recorder") },
+		func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+			ev := newEvent(f)
+			ev.Conferencing = autocreate(confGrant)
+			return createEvent(ev, confGrant)(ctx, c, o, f)
+		})
+	add("create-compensation-deferred", func(f *fakes) {
+		f.rowErr = errors.New("refused by the recorder")
+		f.compensationFails = true
+	}, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+		ev := newEvent(f)
+		ev.Conferencing = autocreate(confGrant)
+		return createEvent(ev, confGrant)(ctx, c, o, f)
+	})
+	// UpdateEvent, each branch.
+	add("update-no-zoom-change", withTarget(nil), updateEvent(`{"location":"Room 4"}`, uuid.Nil))
+	add("update-sync", withTarget(nil), updateEvent(`{"title":"Moved","when":{"start_time":{start},"end_time":{end}}}`, uuid.Nil))
+	add("update-sync-refused", withTarget(func(f *fakes) {
+		f.updateErr = &zoom.Error{Op: "update_meeting", HTTPStatus: 400, Code: zoom.CodeMissingScope, Message: "Invalid access token, does not contain scopes."}
+	}), updateEvent(`{"title":"Never"}`, uuid.Nil))
+	add("update-sync-undone", withTarget(func(f *fakes) { f.rowErr = errors.New("refused by the recorder") }), updateEvent(`{"title":"Boom"}`, uuid.Nil))
+	add("update-same-host", withTarget(nil),
+		updateEvent(`{"conferencing":{"provider":"Zoom Meeting","autocreate":{"conf_grant_id":"`+confGrant.String()+`","conf_settings":{"password":"new1"}}}}`, confGrant))
+	add("update-new-host", withTarget(nil),
+		updateEvent(`{"conferencing":{"provider":"Zoom Meeting","autocreate":{"conf_grant_id":"`+otherGrant.String()+`"}}}`, otherGrant))
+	add("update-new-host-undone", withTarget(func(f *fakes) { f.rowErr = errors.New("refused by the recorder") }),
+		updateEvent(`{"conferencing":{"provider":"Zoom Meeting","autocreate":{"conf_grant_id":"`+otherGrant.String()+`"}}}`, otherGrant))
+	add("update-first-meeting", func(f *fakes) {
+		ev := newEvent(f)
+		ev.Version = 1
+		f.events[ev.ID] = ev
+		f.target = ev.ID
+	}, updateEvent(`{"conferencing":{"provider":"Zoom Meeting","autocreate":{"conf_grant_id":"`+confGrant.String()+`"}}}`, confGrant))
+	add("update-manual-details", withTarget(nil), updateEvent(`{"conferencing":{"provider":"Zoom Meeting","details":{"url":"https://zoom.example/j/9"}}}`, uuid.Nil))
+	add("update-remove-conference", withTarget(nil), updateEvent(`{"conferencing":{}}`, uuid.Nil))
+	add("update-missing-event", func(f *fakes) { f.target = uuid.New() }, updateEvent(`{"title":"x"}`, uuid.Nil))
+	// DeleteMeeting.
+	add("delete-meeting", nil, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+		return c.ExecuteWorkflow(ctx, o, workflows.DeleteMeeting, workflows.MeetingRef{App: app, ConfGrant: confGrant,
+			MeetingID: f.addMeeting(confGrant), EventID: uuid.New()})
+	})
+	add("delete-meeting-orphaned", func(f *fakes) {
+		f.deleteErr = &zoom.Error{Op: "delete_meeting", HTTPStatus: 400, Code: zoom.CodeMeetingStarted, Message: "in progress"}
+	},
+		func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+			return c.ExecuteWorkflow(ctx, o, workflows.DeleteMeeting, workflows.MeetingRef{App: app, ConfGrant: confGrant,
+				MeetingID: f.addMeeting(confGrant), EventID: uuid.New()})
+		})
+	add("delete-meeting-retried", func(f *fakes) {
+		f.deleteErr = &zoom.Error{Op: "delete_meeting", HTTPStatus: 503, Message: "unavailable"}
+		f.deleteFailures = 2
+	}, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+		return c.ExecuteWorkflow(ctx, o, workflows.DeleteMeeting, workflows.MeetingRef{App: app, ConfGrant: confGrant,
+			MeetingID: f.addMeeting(confGrant), EventID: uuid.New()})
+	})
+	// GrantHealth.
+	add("grant-health", func(f *fakes) { f.idleBatches = 2 }, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+		return c.ExecuteWorkflow(ctx, o, workflows.GrantHealth, workflows.GrantHealthInput{V: workflows.ContractVersion,
+			IdleAfter: 7 * 24 * time.Hour, BatchSize: 2, MaxBatches: 5})
+	})
+	return s
+}
+
+// fakes stand in for the stores, the token source and Zoom, scripted per scenario.
+type fakes struct {
+	mu             sync.Mutex
+	now            time.Time
+	events         map[uuid.UUID]events.Event
+	meetings       map[int64]uuid.UUID // meeting id -> host grant
+	nextMeeting    int64
+	target         uuid.UUID // the event an update applies to
+	rowErr         error     // every event write fails with it
+	createErr      error
+	updateErr      error
+	deleteErr      error
+	deleteFailures int // how many deletes fail with deleteErr (0: all)
+	deletes        int
+	// compensationFails: deletes made by a workflow's compensation (a local
+	// activity) fail, the durable deletion's (a regular activity) succeed.
+	compensationFails bool
+	idleBatches       int
+}
+
+func newFakes() *fakes {
+	return &fakes{now: time.Now().UTC().Truncate(time.Second), events: map[uuid.UUID]events.Event{},
+		meetings: map[int64]uuid.UUID{}, nextMeeting: 81234567890}
+}
+
+func (f *fakes) addMeeting(host uuid.UUID) int64 {
+	f.nextMeeting++
+	f.meetings[f.nextMeeting] = host
+	return f.nextMeeting
+}
+
+func (f *fakes) InsertEvent(_ context.Context, e events.Event, _ string) (events.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rowErr != nil {
+		return events.Event{}, f.rowErr
+	}
+	e.Version, e.CreatedAt, e.UpdatedAt = 1, f.now, f.now
+	f.events[e.ID] = e
+	return e, nil
+}
+
+func (f *fakes) LoadEvent(_ context.Context, _, _, id uuid.UUID) (events.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.events[id]
+	if !ok {
+		return events.Event{}, apperr.NotFoundf("event not found")
+	}
+	return e, nil
+}
+
+func (f *fakes) ReplaceEvent(_ context.Context, e events.Event, _ string) (events.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rowErr != nil {
+		return events.Event{}, f.rowErr
+	}
+	if f.events[e.ID].Version != e.Version {
+		return events.Event{}, events.ErrVersion
+	}
+	e.Version++
+	f.events[e.ID] = e
+	return e, nil
+}
+
+func (f *fakes) OpenAttempt(context.Context, events.Attempt) (events.AttemptLog, error) {
+	return events.AttemptLog{}, nil
+}
+
+func (f *fakes) SettleAttempt(context.Context, string) error { return nil }
+
+func (f *fakes) RecordOrphan(context.Context, events.Orphan) error { return nil }
+
+func (f *fakes) Do(_ context.Context, _, grant uuid.UUID, fn func(grants.AccessToken) error) error {
+	return fn(grants.AccessToken{GrantID: grant, Token: "token-" + grant.String()})
+}
+
+func (f *fakes) RefreshIdle(_ context.Context, cutoff time.Time, after *grants.IdleCursor, limit int) (grants.IdleBatch, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.idleBatches--
+	b := grants.IdleBatch{Refreshed: limit - 1, Invalidated: 1}
+	if f.idleBatches > 0 {
+		b.Next = &grants.IdleCursor{At: cutoff.Add(-time.Hour), ID: uuid.New()}
+	}
+	return b, nil
+}
+
+func (f *fakes) meeting(id int64) zoom.Meeting {
+	return zoom.Meeting{ID: id, JoinURL: fmt.Sprintf("https://zoom.example/j/%d", id), Password: "pw"}
+}
+
+func (f *fakes) CreateMeeting(_ context.Context, token, _ string, _ zoom.MeetingRequest) (zoom.Meeting, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.createErr != nil {
+		return zoom.Meeting{}, f.createErr
+	}
+	return f.meeting(f.addMeeting(uuid.Nil)), nil
+}
+
+func (f *fakes) GetMeeting(_ context.Context, _ string, id int64) (zoom.Meeting, error) {
+	return f.meeting(id), nil
+}
+
+func (f *fakes) UpdateMeeting(context.Context, string, int64, zoom.MeetingRequest) error {
+	return f.updateErr
+}
+
+func (f *fakes) DeleteMeeting(ctx context.Context, _ string, id int64, _ zoom.DeleteOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deletes++
+	if f.compensationFails && activity.GetInfo(ctx).IsLocalActivity {
+		return &zoom.Error{Op: "delete_meeting", HTTPStatus: 503, Message: "unavailable"}
+	}
+	if f.deleteErr != nil && (f.deleteFailures == 0 || f.deletes <= f.deleteFailures) {
+		return f.deleteErr
+	}
+	delete(f.meetings, id)
+	return nil
+}
+
+func (f *fakes) ListMeetings(context.Context, string, string, zoom.ListOptions) (zoom.MeetingList, error) {
+	return zoom.MeetingList{}, nil
+}
