@@ -58,17 +58,16 @@ func startDev(t *testing.T, dir string, ports []string, extra ...string) *devRun
 	}
 	go func() { d.done <- d.cmd.Wait() }()
 	t.Cleanup(func() { _ = d.cmd.Process.Kill() })
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(d.out.String(), "Create an event") {
+	ready := eventually(2*time.Minute, func() bool {
 		select {
 		case err := <-d.done:
 			t.Fatalf("dev stopped before it was ready: %v\n%s", err, d.errs.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dev did not print its summary in time\nstdout: %s\nstderr: %s", d.out.String(), d.errs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		return strings.Contains(d.out.String(), "Create an event")
+	})
+	if !ready {
+		t.Fatalf("dev did not print its summary in time\nstdout: %s\nstderr: %s", d.out.String(), d.errs.String())
 	}
 	return d
 }
@@ -141,12 +140,25 @@ func eventOf(t *testing.T, raw string) map[string]any {
 	return env.Data
 }
 
+// eventually reports whether cond holds within timeout, checking it every
+// 50 ms: the tests await a condition instead of sleeping for a guessed time.
+// cond runs on the test's goroutine and may fail the test.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// waitUntil fails the test unless cond holds within 30 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
+	if !eventually(30*time.Second, cond) {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 
