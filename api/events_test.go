@@ -288,19 +288,32 @@ func TestNoDuplicateMeetingsWhenAnswersAreLost(t *testing.T) {
 	}
 	restart := make(chan struct{})
 	var done atomic.Int32
+	sixty := make(chan struct{})       // closed when the 60th event is answered
+	allAnswered := make(chan struct{}) // closed when every request has returned
+	var restartedAfter int32
 	go func() {
+		defer close(restart)
 		// Stop the worker mid-run and start a new one, as a deploy would.
-		for done.Load() < 60 {
-			time.Sleep(10 * time.Millisecond)
+		select {
+		case <-sixty:
+		case <-allAnswered:
+			select {
+			case <-sixty:
+			default:
+				t.Errorf("only %d events were answered: the worker was never restarted", done.Load())
+				return
+			}
 		}
+		restartedAfter = done.Load()
 		e.worker.Stop()
+		// The deploy's gap, not a wait for anything: for half a second no
+		// worker polls, and the creations under way wait for the new one.
 		time.Sleep(500 * time.Millisecond)
 		// A deploy starts a new process: a new worker on its own connection.
 		e.worker = e.st.NewWorker(temporalSrv.NewClientWithOptions(client.Options{}))
 		if err := e.worker.Start(); err != nil {
 			t.Error(err)
 		}
-		close(restart)
 	}()
 	ids := make([]string, 200)
 	var wg sync.WaitGroup
@@ -318,10 +331,13 @@ func TestNoDuplicateMeetingsWhenAnswersAreLost(t *testing.T) {
 				return
 			}
 			ids[i] = r.data()["conferencing"].(map[string]any)["details"].(map[string]any)["meeting_code"].(string)
-			done.Add(1)
+			if done.Add(1) == 60 {
+				close(sixty)
+			}
 		}()
 	}
 	wg.Wait()
+	close(allAnswered)
 	<-restart
 	ms := e.meetings()
 	byID := map[string]int{}
@@ -348,7 +364,7 @@ func TestNoDuplicateMeetingsWhenAnswersAreLost(t *testing.T) {
 	if dropped < 30 {
 		t.Fatalf("only %d create answers were dropped: the fault did not bite", dropped)
 	}
-	t.Logf("200 events, 200 meetings, %d create answers lost and recovered", dropped)
+	t.Logf("200 events, 200 meetings, %d create answers lost and recovered, the worker restarted after %d events", dropped, restartedAfter)
 }
 
 func TestIdempotencyKey(t *testing.T) {

@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -341,28 +343,62 @@ func TestSixtyFourConcurrentRequestsAcrossTwoProcessesRefreshOnce(t *testing.T) 
 	var version int64
 	_ = e.pool.QueryRow(ctx, `SELECT token_version FROM grants WHERE id = $1`, g).Scan(&version)
 	before := e.refreshes(z)
-	startAt := time.Now().Add(2 * time.Second)
-	outs := make([]bytes.Buffer, 2)
-	errs := make([]bytes.Buffer, 2)
+	// Each process connects, says "ready" and waits for its stdin to close;
+	// once both are ready both are let go at once, so that their requests race.
+	type helper struct {
+		cmd    *exec.Cmd
+		stdin  io.WriteCloser
+		stdout *bufio.Reader
+		stderr bytes.Buffer
+	}
+	helpers := make([]*helper, 2)
+	for i := range helpers {
+		h := &helper{cmd: exec.Command(os.Args[0], "-test.run=^$")}
+		h.cmd.Env = append(os.Environ(), "CONFHUB_TOKEN_HELPER=1", "HELPER_DB="+e.dbURL, "HELPER_SIM="+e.simURL,
+			"HELPER_APP="+z.appID.String(), "HELPER_GRANT="+g.String(), "HELPER_N=32")
+		h.cmd.Stderr = &h.stderr
+		stdin, err := h.cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := h.cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.stdin, h.stdout = stdin, bufio.NewReader(stdout)
+		if err := h.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.cmd.Process.Kill() }) // a no-op once it has exited
+		helpers[i] = h
+	}
+	for i, h := range helpers {
+		if line, err := h.stdout.ReadString('\n'); line != "ready\n" {
+			_ = h.cmd.Process.Kill()
+			_ = h.cmd.Wait() // then its stderr is complete
+			t.Fatalf("process %d did not get ready: %q %v: %s", i, line, err, h.stderr.String())
+		}
+	}
+	for _, h := range helpers {
+		h.stdin.Close()
+	}
+	outs := make([][]string, len(helpers))
 	var wg sync.WaitGroup
-	for i := range 2 {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "CONFHUB_TOKEN_HELPER=1", "HELPER_DB="+e.dbURL, "HELPER_SIM="+e.simURL,
-			"HELPER_APP="+z.appID.String(), "HELPER_GRANT="+g.String(), "HELPER_N=32",
-			"HELPER_START_AT="+strconv.FormatInt(startAt.UnixNano(), 10))
-		cmd.Stdout, cmd.Stderr = &outs[i], &errs[i]
+	for i, h := range helpers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := cmd.Run(); err != nil {
-				t.Errorf("process %d: %v: %s", i, err, errs[i].String())
+			rest, _ := io.ReadAll(h.stdout)
+			outs[i] = strings.Fields(string(rest))
+			if err := h.cmd.Wait(); err != nil {
+				t.Errorf("process %d: %v: %s", i, err, h.stderr.String())
 			}
 		}()
 	}
 	wg.Wait()
 	var tokens []string
-	for i := range outs {
-		tokens = append(tokens, strings.Fields(outs[i].String())...)
+	for _, out := range outs {
+		tokens = append(tokens, out...)
 	}
 	if len(tokens) != 64 {
 		t.Fatalf("%d tokens from the two processes, want 64", len(tokens))
@@ -387,8 +423,9 @@ func TestSixtyFourConcurrentRequestsAcrossTwoProcessesRefreshOnce(t *testing.T) 
 	}
 }
 
-// tokenHelper is the second process of the race test: it asks for the
-// grant's token from HELPER_N goroutines at HELPER_START_AT and prints them.
+// tokenHelper is one process of the race test: once connected it prints
+// "ready", waits for its stdin to close, then asks for the grant's token from
+// HELPER_N goroutines at once and prints them.
 func tokenHelper() int {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, os.Getenv("HELPER_DB"))
@@ -403,8 +440,12 @@ func tokenHelper() int {
 		connectors.NewStore(pool, kr), nil, slog.New(slog.DiscardHandler))
 	app, grant := uuid.MustParse(os.Getenv("HELPER_APP")), uuid.MustParse(os.Getenv("HELPER_GRANT"))
 	n, _ := strconv.Atoi(os.Getenv("HELPER_N"))
-	at, _ := strconv.ParseInt(os.Getenv("HELPER_START_AT"), 10, 64)
-	time.Sleep(time.Until(time.Unix(0, at)))
+	if err := pool.Ping(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the test closes it: the start
 	out := make([]string, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup

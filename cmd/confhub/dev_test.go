@@ -58,17 +58,16 @@ func startDev(t *testing.T, dir string, ports []string, extra ...string) *devRun
 	}
 	go func() { d.done <- d.cmd.Wait() }()
 	t.Cleanup(func() { _ = d.cmd.Process.Kill() })
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(d.out.String(), "Create an event") {
+	ready := eventually(2*time.Minute, func() bool {
 		select {
 		case err := <-d.done:
 			t.Fatalf("dev stopped before it was ready: %v\n%s", err, d.errs.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dev did not print its summary in time\nstdout: %s\nstderr: %s", d.out.String(), d.errs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		return strings.Contains(d.out.String(), "Create an event")
+	})
+	if !ready {
+		t.Fatalf("dev did not print its summary in time\nstdout: %s\nstderr: %s", d.out.String(), d.errs.String())
 	}
 	return d
 }
@@ -141,12 +140,25 @@ func eventOf(t *testing.T, raw string) map[string]any {
 	return env.Data
 }
 
+// eventually reports whether cond holds within timeout, checking it every
+// 50 ms: the tests await a condition instead of sleeping for a guessed time.
+// cond runs on the test's goroutine and may fail the test.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// waitUntil fails the test unless cond holds within 30 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
+	if !eventually(30*time.Second, cond) {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 
@@ -215,8 +227,21 @@ func TestDevQuickstart(t *testing.T) {
 		t.Fatal("the README has no walkthrough block (<!-- walkthrough --> then ```sh)")
 	}
 	out := bash(t, dir, string(walk[1]))
-	if !strings.Contains(out, `"url":"`+d.simURL+`/j/`) || !strings.Contains(out, `"start_time":"2030-01-01T10:00:00Z"`) {
-		t.Fatalf("the walkthrough did not create a meeting and move it to 10:00:\n%s", out)
+	// It computes its times when it runs: the create's answer (the first
+	// thing it prints) says which; the update moves the meeting an hour on.
+	var walked struct {
+		Data struct {
+			When struct {
+				StartTime int64 `json:"start_time"`
+			} `json:"when"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(strings.NewReader(out)).Decode(&walked); err != nil || walked.Data.When.StartTime == 0 {
+		t.Fatalf("the walkthrough's first answer is not the created event (%v):\n%s", err, out)
+	}
+	movedTo := time.Unix(walked.Data.When.StartTime, 0).Add(time.Hour).UTC().Format("2006-01-02T15:04:05Z")
+	if !strings.Contains(out, `"url":"`+d.simURL+`/j/`) || !strings.HasSuffix(movedTo, "T10:00:00Z") || !strings.Contains(out, `"start_time":"`+movedTo+`"`) {
+		t.Fatalf("the walkthrough did not create a meeting and move it to 10:00 UTC (%s):\n%s", movedTo, out)
 	}
 	waitUntil(t, "the walkthrough's meeting to be deleted", func() bool { return len(simMeetings(t, d.simURL)) == 0 })
 
@@ -225,7 +250,11 @@ func TestDevQuickstart(t *testing.T) {
 	summary := d.out.String()
 	d.shutdown(t)
 	d = startDev(t, dir, ports)
-	if d.out.String() != summary[strings.Index(summary, "\nconfhub dev is running"):] {
+	// The curls' times are computed at each start (tomorrow 15:00 UTC): a
+	// restart on another UTC day prints other times, never other credentials.
+	times := regexp.MustCompile(`"(start|end)_time":\d+`)
+	timeless := func(s string) string { return times.ReplaceAllString(s, `"${1}_time":N`) }
+	if timeless(d.out.String()) != timeless(summary[strings.Index(summary, "\nconfhub dev is running"):]) {
 		t.Fatalf("a restart printed other credentials:\nbefore: %s\nafter: %s", summary, d.out.String())
 	}
 	again := eventOf(t, bash(t, dir, curls[1]))

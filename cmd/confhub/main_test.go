@@ -175,21 +175,23 @@ func startServeLogs(t *testing.T, env map[string]string) (string, *syncBuffer) {
 			t.Error("serve did not stop within 30s of cancellation")
 		}
 	})
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	ready := eventually(20*time.Second, func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("serve exited early: %v", err)
 		default:
 		}
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base, stderr
-			}
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
 		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if !ready {
+		t.Fatal("serve did not become ready")
 	}
-	t.Fatal("serve did not become ready")
-	return "", nil
+	return base, stderr
 }
 
 func TestServeShutsDownGracefully(t *testing.T) {
@@ -202,15 +204,20 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"confhub", "serve"}, env, &bytes.Buffer{}, &stderr) }()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for i := 0; ; i++ {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
+	answered := eventually(20*time.Second, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v", err)
+		default:
+		}
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
 			resp.Body.Close()
-			break
 		}
-		if i > 400 {
-			t.Fatal("serve never answered")
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil
+	})
+	if !answered {
+		t.Fatal("serve never answered")
 	}
 	cancel() // what SIGINT/SIGTERM do through signal.NotifyContext
 	select {
@@ -337,13 +344,10 @@ func TestZoomsimCommandServesAndStops(t *testing.T) {
 	}()
 	var resp *http.Response
 	var err error
-	for i := 0; i < 100; i++ {
-		if resp, err = http.Get("http://" + addr + "/oauth/authorize?response_type=code&client_id=cid&redirect_uri=http://localhost:3000/cb"); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
+	if !eventually(20*time.Second, func() bool {
+		resp, err = http.Get("http://" + addr + "/oauth/authorize?response_type=code&client_id=cid&redirect_uri=http://localhost:3000/cb")
+		return err == nil
+	}) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()

@@ -156,28 +156,27 @@ func TestEventCreationIsOneTrace(t *testing.T) {
 	}
 	// The workflow's span ends after the API answered (the worker hands
 	// the event over first): wait for it.
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	complete := eventually(15*time.Second, func() bool {
 		all := exp.GetSpans()
 		for _, sp := range all {
 			if sp.Name == "POST /v3/grants/:grant_id/events" {
 				root = sp.Snapshot()
 			}
 		}
-		if root != nil {
-			trace = trace[:0]
-			for _, sp := range all {
-				if sp.SpanContext.TraceID() == root.SpanContext().TraceID() {
-					trace = append(trace, sp)
-					byID[sp.SpanContext.SpanID().String()] = sp
-				}
-			}
-			if has("RunWorkflow:CreateEvent") {
-				break
+		if root == nil {
+			return false
+		}
+		trace = trace[:0]
+		for _, sp := range all {
+			if sp.SpanContext.TraceID() == root.SpanContext().TraceID() {
+				trace = append(trace, sp)
+				byID[sp.SpanContext.SpanID().String()] = sp
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no complete trace of the creation; spans of the trace: %v", names())
-		}
+		return has("RunWorkflow:CreateEvent")
+	})
+	if !complete {
+		t.Fatalf("no complete trace of the creation; spans of the trace: %v", names())
 	}
 	ancestors := func(sp tracetest.SpanStub) []string {
 		var up []string

@@ -6,12 +6,18 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/confhub/confhub/connectors/zoom"
 )
 
 // fakeZoom answers every request with one canned response.
 func fakeZoom(t *testing.T, status int, contentType, body string, header map[string]string) *zoom.Client {
+	return fakeZoomAt(t, nil, status, contentType, body, header)
+}
+
+// fakeZoomAt is fakeZoom with a client whose clock is now (nil: the real one).
+func fakeZoomAt(t *testing.T, now func() time.Time, status int, contentType, body string, header map[string]string) *zoom.Client {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for k, v := range header {
 			w.Header().Set(k, v)
@@ -21,7 +27,7 @@ func fakeZoom(t *testing.T, status int, contentType, body string, header map[str
 		_, _ = w.Write([]byte(body))
 	}))
 	t.Cleanup(srv.Close)
-	return zoom.New(zoom.Config{OAuthURL: srv.URL, APIURL: srv.URL + "/v2"})
+	return zoom.New(zoom.Config{OAuthURL: srv.URL, APIURL: srv.URL + "/v2", Now: now})
 }
 
 func TestNonJSONErrorBodies(t *testing.T) {
@@ -56,12 +62,27 @@ func TestMissingScopeOn401IsNotARefresh(t *testing.T) {
 }
 
 func TestDailyLimitReadFromHeadersToo(t *testing.T) {
-	c := fakeZoom(t, 429, "application/json", `{"code":429,"message":"Too many requests"}`,
-		map[string]string{"X-RateLimit-Type": "Daily-limit", "Retry-After": "Mon, 23 Nov 2026 00:00:00 GMT"})
-	_, err := c.CreateMeeting(context.Background(), "tok", "me", zoom.MeetingRequest{Topic: "x"})
-	ze := asZoomError(t, err)
-	if ze.RateLimit.Kind != zoom.RateLimitDaily || ze.Class() != zoom.Terminal || ze.RateLimit.ResumeAt.Format("2006-01-02") != "2026-11-23" {
-		t.Fatalf("daily by header: %+v", ze.RateLimit)
+	// The client's clock: late evening in New York, already the next day in UTC.
+	now := time.Date(2026, 11, 22, 21, 30, 0, 0, time.FixedZone("EST", -5*3600))
+	nextMidnightUTC := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC) // the daily limit's reset after now
+	for _, tc := range []struct {
+		name       string
+		retryAfter time.Time
+		want       time.Time
+	}{
+		// A future Retry-After is what the client reports. It is a day after
+		// the next reset, so that it cannot be mistaken for the fallback.
+		{"future Retry-After", nextMidnightUTC.Add(24 * time.Hour), nextMidnightUTC.Add(24 * time.Hour)},
+		// A Retry-After already past is ignored: the next 00:00 UTC after now.
+		{"past Retry-After", now.Add(-time.Hour), nextMidnightUTC},
+	} {
+		c := fakeZoomAt(t, func() time.Time { return now }, 429, "application/json", `{"code":429,"message":"Too many requests"}`,
+			map[string]string{"X-RateLimit-Type": "Daily-limit", "Retry-After": tc.retryAfter.UTC().Format(http.TimeFormat)})
+		_, err := c.CreateMeeting(context.Background(), "tok", "me", zoom.MeetingRequest{Topic: "x"})
+		ze := asZoomError(t, err)
+		if ze.RateLimit.Kind != zoom.RateLimitDaily || ze.Class() != zoom.Terminal || !ze.RateLimit.ResumeAt.Equal(tc.want) {
+			t.Errorf("daily by header, %s (%s): %+v, want ResumeAt %s", tc.name, tc.retryAfter.UTC().Format(http.TimeFormat), ze.RateLimit, tc.want)
+		}
 	}
 }
 
