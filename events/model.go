@@ -1,7 +1,9 @@
 // Package events owns calendars and events of virtual-calendar grants, and
-// the conferencing attached to them. Zoom meetings are created, synced and
-// removed by the workflows in package workflows; this package validates
-// requests, renders events and stores them.
+// the conferencing attached to them: validation, the Zoom mapping, the
+// checks that precede a write, and the store of calendars, events and the
+// records of their meetings (attempts, orphans, idempotency keys). Zoom
+// meetings are created, synced and removed by the workflows in package
+// workflows, which reach this package's store through interfaces.
 package events
 
 import (
