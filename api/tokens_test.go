@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	enums "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/confhub/confhub/connectors"
@@ -223,12 +224,20 @@ func TestGrantHealthScheduleRefreshesIdleGrantsAndInvalidatesRevokedOnes(t *test
 	before := map[string]int{"idle": e.refreshes(idleApp), "revoked": e.refreshes(revokedApp), "recent": e.refreshes(recentApp)}
 
 	h := e.st.Temporal.ScheduleClient().GetHandle(ctx, workflows.GrantHealthScheduleID(e.st.TaskQueue))
-	desc, err := h.Describe(ctx)
-	if err != nil {
+	if _, err := h.Describe(ctx); err != nil {
 		t.Fatalf("the worker did not create the grant-health schedule: %v", err)
 	}
-	if iv := desc.Schedule.Spec.Intervals; len(iv) != 1 || iv[0].Every != time.Hour {
-		t.Fatalf("schedule spec: %+v, want every hour", desc.Schedule.Spec)
+	// A second worker starting ensures the same schedule: no error, no second schedule.
+	if _, err := workflows.EnsureGrantHealthSchedule(ctx, e.st.Temporal, e.st.TaskQueue); err != nil {
+		t.Fatalf("a second worker's ensure: %v", err)
+	}
+	desc, err := h.Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iv := desc.Schedule.Spec.Intervals; len(iv) != 1 || iv[0].Every != time.Hour ||
+		desc.Schedule.Policy.Overlap != enums.SCHEDULE_OVERLAP_POLICY_SKIP {
+		t.Fatalf("schedule: %+v %+v, want every hour, never overlapping", desc.Schedule.Spec, desc.Schedule.Policy)
 	}
 	res := e.triggerAndAwait(h)
 	if res.Refreshed != 1 || res.Invalidated != 1 || res.Failed != 0 || res.More {
@@ -249,9 +258,10 @@ func TestGrantHealthScheduleRefreshesIdleGrantsAndInvalidatesRevokedOnes(t *test
 	if st, _ := e.grantStatus(recent); st != "valid" {
 		t.Errorf("recent grant is %s", st)
 	}
-	// The refreshed grant is no longer idle: the next run has nothing to do.
-	if res := e.triggerAndAwait(h); res.Refreshed+res.Invalidated+res.Failed != 0 {
-		t.Fatalf("second run: %+v, want nothing to do", res)
+	// The refreshed grant is no longer idle and the invalid one is out of
+	// the sweep: the next run has nothing to do.
+	if b, err := e.grants.Tokens.RefreshIdle(ctx, e.clock.Now().Add(-7*24*time.Hour), nil, 100); err != nil || b.Refreshed+b.Invalidated+b.Failed != 0 {
+		t.Fatalf("after the run: %+v, %v; want nothing left to do", b, err)
 	}
 }
 

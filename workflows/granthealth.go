@@ -65,23 +65,37 @@ func defaultGrantHealth() GrantHealthInput {
 }
 
 // EnsureGrantHealthSchedule creates the grant-health schedule for the task
-// queue unless it exists. Every worker calls it at start: the first creates
-// it, the others find it (Temporal refuses a second schedule with the id).
+// queue, or brings an existing one up to this code's spec, action and
+// policies (a pause set by an operator stays). Every worker calls it at
+// start; concurrent calls settle on the same content.
 func EnsureGrantHealthSchedule(ctx context.Context, c client.Client, taskQueue string) (client.ScheduleHandle, error) {
 	id := GrantHealthScheduleID(taskQueue)
+	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: grantHealthEvery}}}
+	action := &client.ScheduleWorkflowAction{ID: id, Workflow: GrantHealth, Args: []any{defaultGrantHealth()},
+		TaskQueue: taskQueue, WorkflowExecutionTimeout: grantHealthEvery}
 	h, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:      id,
-		Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: grantHealthEvery}}},
+		ID: id, Spec: spec, Action: action,
 		Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Action: &client.ScheduleWorkflowAction{ID: id, Workflow: GrantHealth, Args: []any{defaultGrantHealth()},
-			TaskQueue: taskQueue, WorkflowExecutionTimeout: grantHealthEvery},
-		Note: "Refreshes Zoom grants idle for a week and marks those Zoom refuses invalid (confhub).",
+		// After an outage, one catch-up run is enough (not a year of them).
+		CatchupWindow: grantHealthEvery,
+		Note:          "Refreshes Zoom grants idle for a week and marks those Zoom refuses invalid (confhub).",
 	})
 	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return c.ScheduleClient().GetHandle(ctx, id), nil
+		// Temporal refuses a second schedule with the id without comparing
+		// it: update what this code defines.
+		h = c.ScheduleClient().GetHandle(ctx, id)
+		err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			s := in.Description.Schedule
+			s.Spec, s.Action = &spec, action
+			if s.Policy == nil {
+				s.Policy = &client.SchedulePolicies{}
+			}
+			s.Policy.Overlap, s.Policy.CatchupWindow = enums.SCHEDULE_OVERLAP_POLICY_SKIP, grantHealthEvery
+			return &client.ScheduleUpdate{Schedule: &s}, nil
+		}})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("creating the grant-health schedule: %w", err)
+		return nil, fmt.Errorf("ensuring the grant-health schedule: %w", err)
 	}
 	return h, nil
 }
