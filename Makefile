@@ -4,8 +4,14 @@ GO ?= go
 export GOTOOLCHAIN := local
 # How long CI fuzzes the request decoders.
 FUZZTIME ?= 10s
+# The OpenAPI linter, pinned so every run applies the same rules. 2.77.0
+# needs Node.js 20.19+; where Node.js is older or missing (Debian 12's own
+# nodejs, which the npm target installs, is 18) 1.34.20 is taken: it reads
+# the same redocly.yaml and finds the same problems.
+REDOCLY_VERSION ?= $(shell node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' 2>/dev/null && echo 2.77.0 || echo 1.34.20)
+REDOCLY_DIR := .tools/redocly-$(REDOCLY_VERSION)
 
-.PHONY: run test bench build vet fuzz postgres
+.PHONY: run test bench build vet fuzz postgres openapi-lint npm
 
 ## run: the service with everything it needs, on 127.0.0.1:8080 (data in ./.confhub)
 run: postgres
@@ -13,7 +19,7 @@ run: postgres
 	./bin/confhub dev
 
 ## test: every test, with the race detector, against a real PostgreSQL; then a short fuzz run
-test: postgres vet
+test: postgres vet openapi-lint
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -fuzz=FuzzRequestDecoders -fuzztime=$(FUZZTIME) ./api
 
@@ -32,6 +38,28 @@ vet:
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzRequestDecoders -fuzztime=5m ./api
+
+## openapi-lint: api/openapi.yaml must be valid OpenAPI (rules: redocly.yaml)
+# The API tests check exchanges against the document; this checks the document
+# itself, as code generators and doc tools will read it. A test run sends no
+# usage report and looks for no update.
+openapi-lint: $(REDOCLY_DIR)/node_modules/.bin/redocly
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY_DIR)/node_modules/.bin/redocly lint api/openapi.yaml
+
+# Installed into the (gitignored) project directory, not system-wide, and only
+# when missing: the versioned directory makes a version bump a fresh install.
+$(REDOCLY_DIR)/node_modules/.bin/redocly: | npm
+	npm install --prefix $(REDOCLY_DIR) --no-audit --no-fund --loglevel=error @redocly/cli@$(REDOCLY_VERSION)
+
+# npm installs the OpenAPI linter. Installed from Debian's packages when
+# missing and we are root, as for PostgreSQL below.
+npm:
+	@if command -v npm >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "npm is missing: install it (Debian/Ubuntu: sudo apt-get install -y nodejs npm)"; exit 1; fi; \
+	echo "installing Node.js and npm (apt-get install nodejs npm)"; \
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 
 # PostgreSQL server binaries: the tests and `make run` start their own
 # private cluster from them. Installed from Debian's packages when missing;

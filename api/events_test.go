@@ -375,6 +375,7 @@ func TestIdempotencyKey(t *testing.T) {
 		req := mustJSON(t, b)
 		httpReq, _ := http.NewRequest("POST", e.srv.URL+"/v3/grants/"+cs.cal+"/events?calendar_id=primary", strings.NewReader(req))
 		httpReq.Header.Set("Authorization", "Bearer "+cs.key)
+		httpReq.Header.Set("Content-Type", "application/json")
 		httpReq.Header.Set("Idempotency-Key", key)
 		resp, err := e.client.Do(httpReq)
 		if err != nil {

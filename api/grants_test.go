@@ -570,6 +570,7 @@ func TestZoomWebhookVerification(t *testing.T) {
 	id := r.data()["id"].(string)
 	post := func(body, ts, sig string) int {
 		req, _ := http.NewRequest("POST", e.srv.URL+"/v3/connect/zoom/webhook", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json; charset=utf-8") // as Zoom sends it
 		req.Header.Set("x-zm-request-timestamp", ts)
 		req.Header.Set("x-zm-signature", sig)
 		resp, err := e.client.Do(req)
@@ -600,6 +601,7 @@ func TestZoomWebhookVerification(t *testing.T) {
 	v := `{"event":"endpoint.url_validation","payload":{"plainToken":"abc123"}}`
 	r = response{}
 	req, _ := http.NewRequest("POST", e.srv.URL+"/v3/connect/zoom/webhook", strings.NewReader(v))
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("x-zm-request-timestamp", now)
 	req.Header.Set("x-zm-signature", zoomsim.Sign(z.secretToken, now, []byte(v)))
 	resp, err := e.client.Do(req)

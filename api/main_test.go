@@ -21,11 +21,13 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/confhub/confhub/api"
 	"github.com/confhub/confhub/connectors"
 	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/config"
+	"github.com/confhub/confhub/internal/contract"
 	"github.com/confhub/confhub/internal/pgtest"
 	"github.com/confhub/confhub/internal/stack"
 	"github.com/confhub/confhub/internal/vault"
@@ -156,13 +158,89 @@ func newEnv(t *testing.T, simOpts ...func(*zoomsim.Options)) *env {
 	e := &env{t: t, st: st, srv: srv, pool: pool, dbURL: dbURL, apps: st.Apps, conns: st.Connectors, grants: st.Grants, keys: kr,
 		logs: logs, sim: sim, simURL: simSrv.URL, clock: clk, worker: w}
 	t.Cleanup(func() { e.worker.Stop() })
-	srv.Config.Handler = st.API.Handler()
+	srv.Config.Handler = checkContract(t, st.API.Handler())
 	srv.Start()
 	e.client = srv.Client()
 	t.Cleanup(srv.Close)
 	t.Cleanup(sim.WaitWebhooks)
 	return e
 }
+
+var (
+	contractOnce sync.Once
+	apiContract  *contract.Validator
+	contractErr  error
+)
+
+// checkContract wraps the test server's handler so that every exchange it
+// serves is checked against api/openapi.yaml, and one that leaves it fails
+// the test. Sitting at the server, it sees every API call whoever sends it:
+// env.do, the raw requests some tests build, the OAuth tests' browser, the
+// Zoom simulator's webhooks. The simulator's own routes are another server
+// and are never checked.
+//
+// A request outside the document is a difference only when the server took
+// it: when it answered 4xx, only the response is checked. Tests send bad
+// requests on purpose (malformed JSON, unknown fields, wrong types, bodies
+// over 1 MiB, bad credentials) to see them refused, and a refusal is what the
+// document promises for such a request; a request the document forbids but
+// the server accepts (2xx), or fails on (5xx), is still reported. This needs
+// no marking in the tests, and it cannot hide a drifted answer: every
+// response, 4xx included, is checked.
+func checkContract(t *testing.T, next http.Handler) http.Handler {
+	contractOnce.Do(func() { apiContract, contractErr = contract.Load(api.OpenAPISpec()) })
+	if contractErr != nil {
+		t.Fatalf("api/openapi.yaml: %v", contractErr)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqBody, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("contract check: reading the request body of %s %s: %v", r.Method, r.URL.Path, err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(reqBody))
+		rec := &recordingWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if rec.status >= 400 && rec.status < 500 {
+			err = apiContract.CheckResponse(r, rec.status, rec.Header(), rec.body.Bytes())
+		} else {
+			err = apiContract.Check(r, reqBody, rec.status, rec.Header(), rec.body.Bytes())
+		}
+		if err != nil {
+			t.Errorf("%v\nrequest: %s %s %.300s\nresponse: %.500s", err, r.Method, r.URL, reqBody, rec.body.Bytes())
+		}
+	})
+}
+
+// recordingWriter passes a response through and keeps a copy of its status
+// and body for the contract check.
+type recordingWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+	body        bytes.Buffer
+}
+
+func (w *recordingWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	w.body.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *recordingWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *recordingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // newApp creates an application and returns its API key.
 func (e *env) newApp(name string) string {

@@ -26,6 +26,10 @@ const MaxBodyBytes = 1 << 20
 //go:embed openapi.yaml
 var openAPISpec []byte
 
+// OpenAPISpec is the API's contract, api/openapi.yaml, as served at
+// /openapi.yaml; tests in other packages load it to check exchanges.
+func OpenAPISpec() []byte { return openAPISpec }
+
 // Authenticator resolves an API key to its application.
 type Authenticator interface {
 	Authenticate(ctx context.Context, key string) (uuid.UUID, error)
