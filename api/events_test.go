@@ -557,3 +557,45 @@ func TestManualDetailsAndListPaging(t *testing.T) {
 	e.expect(e.do("GET", "/v3/grants/"+cs.cal+"/events/"+ids[0], other, nil), 404, "another application's event")
 	e.expect(e.do("DELETE", "/v3/grants/"+cs.cal+"/events/"+ids[0], other, nil), 404, "another application's delete")
 }
+
+// Calendars of a virtual-calendar grant: create, list (primary first), get,
+// update, delete; the primary one cannot be deleted, and a calendar's events
+// go with it.
+func TestCalendarLifecycle(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	base := "/v3/grants/" + cs.cal + "/calendars"
+	r := e.do("POST", base, cs.key, map[string]any{"name": "Team", "description": "shared", "timezone": "Europe/Berlin"})
+	e.expect(r, 200, "create calendar")
+	id := r.data()["id"].(string)
+	if r.data()["is_primary"] != false || r.data()["timezone"] != "Europe/Berlin" || r.data()["object"] != "calendar" {
+		t.Fatalf("created: %s", r.Raw)
+	}
+	l := e.do("GET", base, cs.key, nil)
+	if len(l.list()) != 2 || l.list()[0].(map[string]any)["is_primary"] != true || l.list()[1].(map[string]any)["id"] != id {
+		t.Fatalf("list: %s", l.Raw)
+	}
+	r = e.do("PUT", base+"/"+id, cs.key, map[string]any{"name": "Team (renamed)"})
+	if r.Status != 200 || r.data()["name"] != "Team (renamed)" || r.data()["description"] != "shared" {
+		t.Fatalf("update: %s", r.Raw)
+	}
+	for _, bad := range []map[string]any{{"name": ""}, {"timezone": "Mars/Base"}} {
+		if r := e.do("PUT", base+"/"+id, cs.key, bad); r.Status != 400 {
+			t.Errorf("PUT %v: %d, want 400", bad, r.Status)
+		}
+	}
+	ev := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id="+id, cs.key, map[string]any{"title": "In Team",
+		"when": map[string]any{"start_time": time.Now().Add(time.Hour).Unix(), "end_time": time.Now().Add(2 * time.Hour).Unix()}})
+	e.expect(ev, 200, "event in the calendar")
+	if ev.data()["calendar_id"] != id {
+		t.Fatalf("event calendar: %s", ev.Raw)
+	}
+	e.expect(e.do("GET", base+"/primary", cs.key, nil), 200, "get primary")
+	e.expect(e.do("DELETE", base+"/primary", cs.key, nil), 409, "delete the primary calendar")
+	e.expect(e.do("DELETE", base+"/"+id, cs.key, nil), 200, "delete calendar")
+	e.expect(e.do("GET", base+"/"+id, cs.key, nil), 404, "deleted calendar")
+	e.expect(e.do("GET", "/v3/grants/"+cs.cal+"/events/"+ev.data()["id"].(string), cs.key, nil), 404, "its event")
+	// Calendars live on virtual-calendar grants, of the caller's application only.
+	e.expect(e.do("GET", "/v3/grants/"+cs.confGrant+"/calendars", cs.key, nil), 400, "calendars of a zoom grant")
+	e.expect(e.do("GET", base, e.newApp("other"), nil), 404, "another application's calendars")
+}
