@@ -224,9 +224,10 @@ func TestGrantHealthScheduleRefreshesIdleGrantsAndInvalidatesRevokedOnes(t *test
 	before := map[string]int{"idle": e.refreshes(idleApp), "revoked": e.refreshes(revokedApp), "recent": e.refreshes(recentApp)}
 
 	h := e.st.Temporal.ScheduleClient().GetHandle(ctx, workflows.GrantHealthScheduleID(e.st.TaskQueue))
-	if _, err := h.Describe(ctx); err != nil {
-		t.Fatalf("the worker did not create the grant-health schedule: %v", err)
-	}
+	waitFor(t, "the worker to create the grant-health schedule", func() bool {
+		_, err := h.Describe(ctx)
+		return err == nil
+	})
 	// A second worker starting ensures the same schedule: no error, no second schedule.
 	if _, err := workflows.EnsureGrantHealthSchedule(ctx, e.st.Temporal, e.st.TaskQueue); err != nil {
 		t.Fatalf("a second worker's ensure: %v", err)

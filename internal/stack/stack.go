@@ -124,19 +124,39 @@ func (s *Stack) NewWorker(c client.Client) worker.Worker {
 	return workflows.NewWorker(c, s.TaskQueue, s.Activities)
 }
 
-// StartWorker starts a worker and makes sure the durable schedules it serves
-// exist. Stop the returned worker when done.
+// StartWorker starts a worker, and makes sure in the background that the
+// durable schedules it serves exist (retrying until ctx ends): a Temporal
+// server that is slow to serve schedules, as a freshly restarted one is,
+// must not keep the worker from its workflows. Stop the returned worker when
+// done.
 func (s *Stack) StartWorker(ctx context.Context) (worker.Worker, error) {
 	w := s.NewWorker(nil)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("temporal worker: %w", err)
 	}
-	if _, err := workflows.EnsureGrantHealthSchedule(ctx, s.Temporal, s.TaskQueue); err != nil {
-		w.Stop()
-		return nil, err
-	}
 	s.log.Info("temporal worker started", "task_queue", s.TaskQueue)
+	go s.ensureSchedules(ctx)
 	return w, nil
+}
+
+func (s *Stack) ensureSchedules(ctx context.Context) {
+	wait := time.Second
+	for {
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := workflows.EnsureGrantHealthSchedule(actx, s.Temporal, s.TaskQueue)
+		cancel()
+		if err == nil {
+			s.log.Info("grant-health schedule ensured", "schedule_id", workflows.GrantHealthScheduleID(s.TaskQueue))
+			return
+		}
+		s.log.Warn("could not ensure the grant-health schedule yet; retrying", "err", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Minute)
+	}
 }
 
 // Close releases what New opened (the Temporal connection it dialled).
