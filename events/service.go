@@ -16,6 +16,7 @@ import (
 // grants.Store implements it; events never reads the grants table.
 type Grants interface {
 	Get(ctx context.Context, appID uuid.UUID, id string) (grants.Grant, error)
+	GetMany(ctx context.Context, appID uuid.UUID, ids []uuid.UUID) ([]grants.Grant, error)
 }
 
 // Service is the events feature: calendars and event reads directly, and
@@ -59,15 +60,22 @@ func (s *Service) ConfGrant(ctx context.Context, appID uuid.UUID, id string) (uu
 	}
 	g, err := s.grants.Get(ctx, appID, id)
 	if apperr.IsKind(err, apperr.NotFound) {
-		return uuid.Nil, &apperr.Error{Kind: apperr.NotFound, Field: confGrantField, Message: fmt.Sprintf("grant %s not found", id)}
+		return confGrant(id, nil)
 	}
 	if err != nil {
 		return uuid.Nil, err
 	}
-	if g.Provider != grants.ProviderZoom {
+	return confGrant(id, &g)
+}
+
+// confGrant is the conf grant check on a looked-up grant (nil: none found).
+func confGrant(id string, g *grants.Grant) (uuid.UUID, error) {
+	switch {
+	case g == nil:
+		return uuid.Nil, &apperr.Error{Kind: apperr.NotFound, Field: confGrantField, Message: fmt.Sprintf("grant %s not found", id)}
+	case g.Provider != grants.ProviderZoom:
 		return uuid.Nil, apperr.InvalidField(confGrantField, "grant %s is a %s grant, not a Zoom grant", id, g.Provider)
-	}
-	if g.Status != grants.StatusValid {
+	case g.Status != grants.StatusValid:
 		return uuid.Nil, apperr.InvalidField(confGrantField, "grant %s is invalid (%s): the user must connect their Zoom account again", id, g.InvalidReason)
 	}
 	return g.ID, nil
@@ -86,39 +94,60 @@ func (p NewEventPlan) Autocreate() bool {
 }
 
 // PrepareCreate validates a create and resolves what it names. Validation
-// needs no lookups; the grant, the calendar and the conf grant are looked
-// up side by side. Errors still come in the order a reader expects: the
-// path's grant and calendar, then the body, then the conf grant.
+// needs no lookups; the grants (the path's and the conf grant, in one query)
+// and the calendar are looked up side by side, so the create pays for one
+// round trip. Errors still come in the order a reader expects: the path's
+// grant and calendar, then the body, then the conf grant.
 func (s *Service) PrepareCreate(ctx context.Context, appID uuid.UUID, grantID, calendarID string, in EventInput) (NewEventPlan, error) {
 	if calendarID == "" {
 		return NewEventPlan{}, apperr.InvalidField("calendar_id", "is required (a calendar id, or primary)")
 	}
 	change, invalid := NewEvent(appID, uuid.Nil, uuid.Nil, in)
-	gid, perr := uuid.Parse(grantID)
-	if perr != nil {
+	gid, err := uuid.Parse(grantID)
+	if err != nil {
 		return NewEventPlan{}, errNotFound("grant")
 	}
+	ids := []uuid.UUID{gid}
+	var confID uuid.UUID
+	var confErr error
+	autocreate := invalid == nil && change.Conf == ConfSet && change.Conference.Autocreate != nil
+	if autocreate {
+		if confID, err = uuid.Parse(change.Conference.Autocreate.ConfGrantID); err != nil {
+			confErr, autocreate = apperr.InvalidField(confGrantField, "is not a grant id"), false
+		} else {
+			ids = append(ids, confID)
+		}
+	}
 	var (
-		lookups         sync.WaitGroup
-		grant           grants.Grant
-		grantErr        error
-		calID           uuid.UUID
-		calErr          error
-		confID          uuid.UUID
-		confErr         error
-		wantsAutocreate = invalid == nil && change.Conf == ConfSet && change.Conference.Autocreate != nil
+		lookups sync.WaitGroup
+		found   []grants.Grant
+		getErr  error
+		calID   uuid.UUID
+		calErr  error
 	)
-	lookups.Go(func() { grant, grantErr = s.grants.Get(ctx, appID, grantID) })
+	lookups.Go(func() { found, getErr = s.grants.GetMany(ctx, appID, ids) })
 	lookups.Go(func() { calID, calErr = s.FindCalendar(ctx, appID, gid, calendarID) })
-	if wantsAutocreate {
-		lookups.Go(func() { confID, confErr = s.ConfGrant(ctx, appID, change.Conference.Autocreate.ConfGrantID) })
-	}
 	lookups.Wait()
-	if grantErr != nil {
-		return NewEventPlan{}, grantErr
+	if getErr != nil {
+		return NewEventPlan{}, getErr
 	}
-	if _, err := calendarGrant(grant); err != nil {
+	byID := func(id uuid.UUID) *grants.Grant {
+		for i := range found {
+			if found[i].ID == id {
+				return &found[i]
+			}
+		}
+		return nil
+	}
+	g := byID(gid)
+	if g == nil {
+		return NewEventPlan{}, errNotFound("grant")
+	}
+	if _, err := calendarGrant(*g); err != nil {
 		return NewEventPlan{}, err
+	}
+	if autocreate {
+		confID, confErr = confGrant(change.Conference.Autocreate.ConfGrantID, byID(confID))
 	}
 	switch {
 	case calErr != nil:

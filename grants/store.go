@@ -57,6 +57,16 @@ func (s *Store) Get(ctx context.Context, appID uuid.UUID, id string) (Grant, err
 	return database.QueryOne(ctx, s.pool, scanGrant, errGrantNotFound(), `SELECT `+grantColumns+` FROM grants WHERE application_id = $1 AND id = $2`, appID, gid)
 }
 
+// GetMany returns the application's grants among ids (those that exist), in
+// one query.
+func (s *Store) GetMany(ctx context.Context, appID uuid.UUID, ids []uuid.UUID) ([]Grant, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+grantColumns+` FROM grants WHERE application_id = $1 AND id = ANY($2)`, appID, ids)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanGrant)
+}
+
 // List returns a page of the application's grants.
 func (s *Store) List(ctx context.Context, appID uuid.UUID, f ListFilter) ([]Grant, error) {
 	if f.Provider != "" && f.Provider != ProviderZoom && f.Provider != ProviderVirtualCalendar {
