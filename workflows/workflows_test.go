@@ -91,9 +91,12 @@ func updateInput(ev EventRecord, p EventPatch, confGrant uuid.UUID) UpdateEventI
 
 // echoReplace makes ReplaceEvent store what it is given.
 func echoReplace(env *testsuite.TestWorkflowEnvironment, got *StoreEventInput) {
-	env.OnActivity(a.ReplaceEvent, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
-		*got = args.Get(1).(StoreEventInput)
-	}).Return(func(_ context.Context, in StoreEventInput) (EventRecord, error) { return in.Event, nil }).Once()
+	env.OnActivity(a.ReplaceEvent, mock.Anything, mock.Anything).Run(argOf(got)).Return(func(_ context.Context, in StoreEventInput) (EventRecord, error) { return in.Event, nil }).Once()
+}
+
+// argOf makes a mock record the input its activity or workflow was called with.
+func argOf[T any](dst *T) func(mock.Arguments) {
+	return func(args mock.Arguments) { *dst = args.Get(1).(T) }
 }
 
 // deletions records the meetings handed to the durable deletion workflow.
@@ -142,13 +145,9 @@ func TestCreateEventMakesTheMeetingThenTheRow(t *testing.T) {
 	env := testEnv(t)
 	in := autocreateInput()
 	var req CreateMeetingInput
-	env.OnActivity(a.CreateMeeting, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
-		req = args.Get(1).(CreateMeetingInput)
-	}).Return(meeting(12345678901), nil).Once()
+	env.OnActivity(a.CreateMeeting, mock.Anything, mock.Anything).Run(argOf(&req)).Return(meeting(12345678901), nil).Once()
 	var row StoreEventInput
-	env.OnActivity(a.InsertEvent, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
-		row = args.Get(1).(StoreEventInput)
-	}).Return(func(_ context.Context, in StoreEventInput) (EventRecord, error) { return in.Event, nil }).Once()
+	env.OnActivity(a.InsertEvent, mock.Anything, mock.Anything).Run(argOf(&row)).Return(func(_ context.Context, in StoreEventInput) (EventRecord, error) { return in.Event, nil }).Once()
 	env.ExecuteWorkflow(CreateEvent, in)
 	out := result(t, env)
 	if req.ConfGrant != in.ConfGrantID || req.Marker == "" || req.OpID == "" || req.Request.Password != "pw1" || !events.HasRef(req.Request.Agenda, req.Marker) {
@@ -171,9 +170,7 @@ func TestCreateEventDeletesTheMeetingWhenTheRowFails(t *testing.T) {
 	env.OnActivity(a.InsertEvent, mock.Anything, mock.Anything).
 		Return(EventRecord{}, temporal.NewNonRetryableApplicationError("disk full", "db", nil)).Once()
 	var removed MeetingRef
-	env.OnActivity(a.RemoveMeeting, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
-		removed = args.Get(1).(MeetingRef)
-	}).Return(nil).Once()
+	env.OnActivity(a.RemoveMeeting, mock.Anything, mock.Anything).Run(argOf(&removed)).Return(nil).Once()
 	env.ExecuteWorkflow(CreateEvent, in)
 	if domainKind(t, env) != apperr.Internal {
 		t.Fatalf("a row failure is ours: %v", env.GetWorkflowError())
@@ -266,9 +263,7 @@ func TestUpdateOfTimeSyncsTheMeetingWithItsSettings(t *testing.T) {
 	ev, grant := stored()
 	env.OnActivity(a.LoadEvent, mock.Anything, mock.Anything).Return(ev, nil).Once()
 	var sync SyncMeetingInput
-	env.OnActivity(a.SyncMeeting, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
-		sync = args.Get(1).(SyncMeetingInput)
-	}).Return(MeetingInfo{ID: 111, Details: events.Details{URL: "https://zoom.example/j/111?new"}}, nil).Once()
+	env.OnActivity(a.SyncMeeting, mock.Anything, mock.Anything).Run(argOf(&sync)).Return(MeetingInfo{ID: 111, Details: events.Details{URL: "https://zoom.example/j/111?new"}}, nil).Once()
 	var row StoreEventInput
 	echoReplace(env, &row)
 	later := ev.StartsAt.Add(2 * time.Hour)
@@ -335,9 +330,7 @@ func TestUpdateOnTheSameHostSyncsTheNewSettings(t *testing.T) {
 	ev, grant := stored()
 	env.OnActivity(a.LoadEvent, mock.Anything, mock.Anything).Return(ev, nil).Once()
 	var sync SyncMeetingInput
-	env.OnActivity(a.SyncMeeting, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
-		sync = args.Get(1).(SyncMeetingInput)
-	}).Return(meeting(111), nil).Once()
+	env.OnActivity(a.SyncMeeting, mock.Anything, mock.Anything).Run(argOf(&sync)).Return(meeting(111), nil).Once()
 	var row StoreEventInput
 	echoReplace(env, &row)
 	deleted := deletions(env)
@@ -357,9 +350,7 @@ func TestUpdateToAnotherHostCreatesBeforeItDeletes(t *testing.T) {
 	newGrant := uuid.New()
 	env.OnActivity(a.LoadEvent, mock.Anything, mock.Anything).Return(ev, nil).Once()
 	var create CreateMeetingInput
-	env.OnActivity(a.CreateMeeting, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
-		create = args.Get(1).(CreateMeetingInput)
-	}).Return(meeting(222), nil).Once()
+	env.OnActivity(a.CreateMeeting, mock.Anything, mock.Anything).Run(argOf(&create)).Return(meeting(222), nil).Once()
 	var row StoreEventInput
 	echoReplace(env, &row)
 	deleted := deletions(env)
@@ -400,9 +391,7 @@ func TestUpdateToAnotherHostWhoseRowFailsRemovesTheNewMeeting(t *testing.T) {
 	env.OnActivity(a.CreateMeeting, mock.Anything, mock.Anything).Return(meeting(222), nil).Once()
 	env.OnActivity(a.ReplaceEvent, mock.Anything, mock.Anything).Return(EventRecord{}, toTemporal(apperr.Conflictf("changed"))).Once()
 	var removed MeetingRef
-	env.OnActivity(a.RemoveMeeting, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
-		removed = args.Get(1).(MeetingRef)
-	}).Return(nil).Once()
+	env.OnActivity(a.RemoveMeeting, mock.Anything, mock.Anything).Run(argOf(&removed)).Return(nil).Once()
 	deleted := deletions(env)
 	p := patch(t, `{"conferencing":{"provider":"Zoom Meeting","autocreate":{"conf_grant_id":"`+newGrant.String()+`"}}}`)
 	env.ExecuteWorkflow(UpdateEvent, updateInput(ev, p, newGrant))
@@ -485,9 +474,7 @@ func TestDeleteMeetingRetriesThenRecordsAnOrphan(t *testing.T) {
 	env.OnActivity(a.RemoveMeeting, mock.Anything, m).Run(func(mock.Arguments) { calls++ }).
 		Return(unavailable(false, "zoom delete_meeting: HTTP 503"))
 	var orphan RecordOrphanInput
-	env.OnActivity(a.RecordOrphan, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
-		orphan = args.Get(1).(RecordOrphanInput)
-	}).Return(nil).Once()
+	env.OnActivity(a.RecordOrphan, mock.Anything, mock.Anything).Run(argOf(&orphan)).Return(nil).Once()
 	env.ExecuteWorkflow(DeleteMeeting, m)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -546,9 +533,7 @@ func TestADeletionThatCannotStartIsRecorded(t *testing.T) {
 	env := testEnv(t)
 	m := MeetingRef{App: uuid.New(), ConfGrant: uuid.New(), MeetingID: 7}
 	var orphan RecordOrphanInput
-	env.OnActivity(a.RecordOrphan, mock.Anything, mock.Anything).Run(func(args mock.Arguments) {
-		orphan = args.Get(1).(RecordOrphanInput)
-	}).Return(nil).Once()
+	env.OnActivity(a.RecordOrphan, mock.Anything, mock.Anything).Run(argOf(&orphan)).Return(nil).Once()
 	env.RegisterWorkflowWithOptions(func(ctx workflow.Context, m MeetingRef) error {
 		deletionNotStarted(ctx, m, errors.New("namespace not found"))
 		return nil
