@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/confhub/confhub/connectors/zoom/zoomsim"
+	"github.com/confhub/confhub/internal/await"
 )
 
 // calendarSetup is an application with a virtual-calendar grant and a Zoom
@@ -427,12 +428,9 @@ func TestConcurrentUpdatesLoseNoWrite(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
+	if !await.Until(15*time.Second, cond) {
+		t.Fatalf("timed out waiting for %s", what)
 	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 // A row that cannot be written after Zoom acted: the meeting is removed on

@@ -53,10 +53,10 @@ func tablesOf(t *testing.T) []string {
 	return tables
 }
 
-// sqlStrings returns, per package directory, the string literals of its
-// non-test Go files. SQL here is written in upper case, and a statement
-// built from pieces has its table name in one of them.
-func sqlStrings(t *testing.T, root string) map[string][]string {
+// stringLiterals returns, per package directory, the string literals of its
+// non-test Go files: where its SQL is. SQL here is written in upper case, and
+// a statement built from pieces has its table name in one of them.
+func stringLiterals(t *testing.T, root string) map[string][]string {
 	out := map[string][]string{}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -91,7 +91,7 @@ func TestEachTableHasOneOwner(t *testing.T) {
 			t.Errorf("table %s has no owner in the owners map", tbl)
 		}
 	}
-	byPkg := sqlStrings(t, "..")
+	byPkg := stringLiterals(t, "..")
 	statement := regexp.MustCompile(`\b(SELECT|INSERT INTO|DELETE FROM|UPDATE \w+ SET)\b`)
 	seen := map[string]bool{}
 	for pkg, lits := range byPkg {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -148,14 +149,7 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 			ConfGrantID: in.ConfGrant, Marker: in.Marker})
 		logged <- opened{l, err}
 	}()
-	var log *opened
-	waitLog := func() opened {
-		if log == nil {
-			o := <-logged
-			log = &o
-		}
-		return *log
-	}
+	waitLog := sync.OnceValue(func() opened { return <-logged })
 	var m zoom.Meeting
 	settled := true // false when the create was sent and its outcome is unknown
 	err := a.Tokens.Do(ctx, in.App, in.ConfGrant, func(tok grants.AccessToken) error {
@@ -349,8 +343,7 @@ func (a *Activities) RecordOrphan(ctx context.Context, in RecordOrphanInput) err
 	if err := a.Meetings.RecordOrphan(ctx, o); err != nil {
 		return err
 	}
-	telemetry.OrphanedMeetings.Inc()
-	telemetry.WorkflowOutcomes.WithLabelValues("remove_meeting", "orphaned").Inc()
+	countOrphan()
 	a.Log.WarnContext(ctx, "zoom meeting orphaned", "meeting_id", in.Meeting.MeetingID, "conf_grant_id", in.Meeting.ConfGrant, "reason", in.Reason)
 	return nil
 }
@@ -369,4 +362,10 @@ func (a *Activities) RefreshIdleGrants(ctx context.Context, in RefreshIdleInput)
 		a.Log.InfoContext(ctx, "idle grants refreshed", "refreshed", b.Refreshed, "invalidated", b.Invalidated, "failed", b.Failed)
 	}
 	return RefreshIdleResult{Cutoff: cutoff, Batch: b}, nil
+}
+
+// countOrphan counts a meeting recorded as an orphan, wherever it was recorded.
+func countOrphan() {
+	telemetry.OrphanedMeetings.Inc()
+	telemetry.WorkflowOutcomes.WithLabelValues("remove_meeting", "orphaned").Inc()
 }

@@ -183,7 +183,7 @@ func (s *Service) DeleteEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 		if err := s.Orphans.RecordOrphan(context.WithoutCancel(ctx), o); err != nil {
 			return err
 		}
-		telemetry.OrphanedMeetings.Inc()
+		countOrphan()
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confhub/confhub/internal/await"
 	"github.com/confhub/confhub/internal/pgcluster"
 )
 
@@ -140,19 +141,8 @@ func eventOf(t *testing.T, raw string) map[string]any {
 	return env.Data
 }
 
-// eventually reports whether cond holds within timeout, checking it every
-// 50 ms: the tests await a condition instead of sleeping for a guessed time.
-// cond runs on the test's goroutine and may fail the test.
-func eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return true
-}
+// eventually reports whether cond holds within timeout (internal/await).
+func eventually(timeout time.Duration, cond func() bool) bool { return await.Until(timeout, cond) }
 
 // waitUntil fails the test unless cond holds within 30 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
