@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/database"
 )
 
 // Error types of the Nylas v3 error envelope.
@@ -19,8 +20,13 @@ const (
 	typeConflict       = "conflict"
 	typeRateLimit      = "rate_limit_error"
 	typeProvider       = "provider_error"
+	typeUnavailable    = "service_unavailable"
 	typeInternal       = "internal_error"
 )
+
+// retryAfterSeconds is what a 503 tells the caller to wait: about how long
+// a restarting PostgreSQL or Temporal takes to answer again.
+const retryAfterSeconds = "5"
 
 type errorBody struct {
 	RequestID string      `json:"request_id"`
@@ -53,6 +59,7 @@ var kindStatus = map[apperr.Kind]struct {
 	apperr.RateLimited:     {http.StatusTooManyRequests, typeRateLimit},
 	apperr.Provider:        {http.StatusBadGateway, typeProvider},
 	apperr.ProviderTimeout: {http.StatusGatewayTimeout, typeProvider},
+	apperr.Unavailable:     {http.StatusServiceUnavailable, typeUnavailable},
 }
 
 // handleError is the one place that maps errors to HTTP responses.
@@ -67,6 +74,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, detail := s.classify(err, c)
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
+	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return
@@ -95,6 +105,11 @@ func (s *Server) classify(err error, c echo.Context) (int, errorDetail) {
 		if he.Code >= 400 && he.Code < 500 {
 			return he.Code, errorDetail{Type: typeInvalidRequest, Message: http.StatusText(he.Code)}
 		}
+	}
+	if database.Unavailable(err) {
+		// PostgreSQL is down or restarting: the same request works once it is back.
+		s.log.Warn("database unavailable", "request_id", requestIDOf(c), "route", c.Path(), "err", err.Error())
+		return http.StatusServiceUnavailable, errorDetail{Type: typeUnavailable, Message: "the database is unavailable; retry shortly"}
 	}
 	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
 		// The client went away; nobody reads this response.

@@ -311,10 +311,11 @@ func TestNoDuplicateMeetingsWhenAnswersAreLost(t *testing.T) {
 		// worker polls, and the creations under way wait for the new one.
 		time.Sleep(500 * time.Millisecond)
 		// A deploy starts a new process: a new worker on its own connection.
-		e.worker = e.st.NewWorker(temporalSrv.NewClientWithOptions(client.Options{}))
-		if err := e.worker.Start(); err != nil {
+		w := e.st.NewWorker(temporalSrv.NewClientWithOptions(client.Options{}))
+		if err := w.Start(); err != nil {
 			t.Error(err)
 		}
+		e.worker = w
 	}()
 	ids := make([]string, 200)
 	var wg sync.WaitGroup

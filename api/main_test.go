@@ -18,7 +18,6 @@ import (
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/confhub/confhub/api"
@@ -31,6 +30,7 @@ import (
 	"github.com/confhub/confhub/internal/pgtest"
 	"github.com/confhub/confhub/internal/stack"
 	"github.com/confhub/confhub/internal/vault"
+	"github.com/confhub/confhub/workflows"
 )
 
 func TestMain(m *testing.M) {
@@ -111,7 +111,7 @@ type env struct {
 	sim    *zoomsim.Sim
 	simURL string
 	clock  *clock
-	worker worker.Worker
+	worker interface{ Stop() }
 	// internalFailures is set by tests that break the database on purpose,
 	// where a 500 is the right answer.
 	internalFailures bool
@@ -126,6 +126,19 @@ func testKeyring(t testing.TB) *vault.Keyring {
 }
 
 func newEnv(t *testing.T, simOpts ...func(*zoomsim.Options)) *env {
+	t.Helper()
+	return newEnvStack(t, nil, simOpts...)
+}
+
+// Test pace for the sweeper: the outbox's leftovers and open attempts are
+// taken up within a second or two, not the production seconds.
+var (
+	testOutboxGrace = time.Second
+	testSweeper     = workflows.SweeperInput{V: workflows.ContractVersion, Interval: 200 * time.Millisecond, AttemptIdle: time.Second}
+)
+
+// newEnvStack is newEnv with the stack's options adjusted by adjust (nil: as is).
+func newEnvStack(t *testing.T, adjust func(*stack.Options), simOpts ...func(*zoomsim.Options)) *env {
 	t.Helper()
 	pool, dbURL := pgtest.New(t)
 	logs := &syncBuffer{}
@@ -143,10 +156,15 @@ func newEnv(t *testing.T, simOpts ...func(*zoomsim.Options)) *env {
 	// The server must know its own URL (the OAuth callback) before it starts.
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	st, err := stack.New(context.Background(), stack.Options{
+	opts := stack.Options{
 		Config: config.Config{Keyring: kr, PublicURL: publicURL, ZoomOAuthURL: simSrv.URL, ZoomAPIURL: simSrv.URL + "/v2"},
 		Pool:   pool, Log: log, Temporal: sharedTemporal(), TaskQueue: "test-" + uuid.NewString(), Now: clk.Now,
-	})
+		OutboxGrace: testOutboxGrace, Sweeper: testSweeper,
+	}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	st, err := stack.New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/confhub/confhub/connectors"
 	"github.com/confhub/confhub/grants"
+	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/telemetry"
 )
@@ -84,6 +88,11 @@ type Deps struct {
 	Calendars    Calendars
 	Events       EventWorkflows
 	DB           Pinger
+	// Temporal is checked by the readiness probe; nil: not checked.
+	Temporal Pinger
+	// SchemaReady reports whether the database schema is up to date; until
+	// it is, every route but the probes answers 503. Nil: always ready.
+	SchemaReady func() bool
 	// PublicURL is the externally visible base URL (for error_uri links).
 	PublicURL string
 }
@@ -126,6 +135,9 @@ func New(deps Deps) *Server {
 	e.Use(s.logRequests, s.recoverPanics, limitBody)
 	for _, r := range s.Routes() {
 		var mw []echo.MiddlewareFunc
+		if r.Auth != Public || strings.HasPrefix(r.Path, "/v3/") {
+			mw = append(mw, s.requireSchema)
+		}
 		if r.Auth != Public {
 			mw = append(mw, s.requireAuth(r.Auth))
 		}
@@ -196,14 +208,53 @@ func (s *Server) healthz(c echo.Context) error {
 	return ok(c, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz says whether this process can serve, and if not, what it is
+// missing: the database, its schema (migrations still to apply), Temporal.
+// Each is checked side by side, within readyTimeout.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
-	if err := s.deps.DB.Ping(ctx); err != nil {
-		s.log.Warn("readiness: database unreachable", "err", err)
-		return c.JSON(http.StatusServiceUnavailable, envelope{RequestID: requestIDOf(c), Data: map[string]string{"status": "database unreachable"}})
+	checks := map[string]Pinger{"database": s.deps.DB, "temporal": s.deps.Temporal}
+	var (
+		mu      sync.Mutex
+		missing []string
+		wg      sync.WaitGroup
+	)
+	for name, p := range checks {
+		if p == nil {
+			continue
+		}
+		wg.Go(func() {
+			if err := p.Ping(ctx); err != nil {
+				s.log.Warn("readiness: "+name+" unreachable", "err", err)
+				mu.Lock()
+				missing = append(missing, name)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if !s.schemaReady() && !slices.Contains(missing, "database") {
+		missing = append(missing, "database migrations")
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return c.JSON(http.StatusServiceUnavailable, envelope{RequestID: requestIDOf(c),
+			Data: map[string]any{"status": "unavailable", "missing": missing}})
 	}
 	return ok(c, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) schemaReady() bool { return s.deps.SchemaReady == nil || s.deps.SchemaReady() }
+
+// requireSchema answers 503 until the database schema is up to date.
+func (s *Server) requireSchema(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.schemaReady() {
+			return &apperr.Error{Kind: apperr.Unavailable, Message: "the database is not ready yet; retry shortly"}
+		}
+		return next(c)
+	}
 }
 
 func (s *Server) openapi(c echo.Context) error {

@@ -80,3 +80,56 @@ func (s *Store) ListOrphans(ctx context.Context, appID, confGrantID uuid.UUID) (
 		return o, r.Scan(&o.ApplicationID, &o.ConfGrantID, &o.MeetingID, &o.EventID, &o.Reason, &o.CreatedAt)
 	})
 }
+
+// OpenAttempt is a create attempt that no event row has closed and no answer
+// has settled: its meeting may exist.
+type OpenAttempt struct {
+	Attempt
+	UpdatedAt time.Time
+}
+
+// StaleAttempts returns up to limit open attempts untouched for at least
+// idle (by the database's clock), oldest first.
+func (s *Store) StaleAttempts(ctx context.Context, idle time.Duration, limit int) ([]OpenAttempt, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, application_id, event_id, conf_grant_id, marker, updated_at FROM conference_attempts
+		WHERE state = 'pending' AND uncertain AND updated_at <= now() - make_interval(secs => $1)
+		ORDER BY updated_at, id LIMIT $2`, idle.Seconds(), limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (OpenAttempt, error) {
+		var a OpenAttempt
+		return a, r.Scan(&a.OpID, &a.ApplicationID, &a.EventID, &a.ConfGrantID, &a.Marker, &a.UpdatedAt)
+	})
+}
+
+// How an open attempt was settled after its workflow ended.
+const (
+	AttemptOnEvent     = "done"        // its meeting is on an event after all
+	AttemptCompensated = "compensated" // its meeting was handed to deletion
+	AttemptNoMeeting   = "settled"     // Zoom has no meeting with its reference
+	AttemptUnresolved  = "unresolved"  // the grant no longer lets us look
+)
+
+// CloseAttempt records how an open attempt was settled; meetingID is the
+// meeting found, if any. An attempt closed meanwhile is left as it is.
+func (s *Store) CloseAttempt(ctx context.Context, opID, state string, meetingID *int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE conference_attempts SET state = $2, uncertain = false, meeting_id = COALESCE($3, meeting_id),
+		updated_at = now() WHERE id = $1 AND state = 'pending'`, opID, state, meetingID)
+	return err
+}
+
+// PostponeAttempt leaves an open attempt for a later sweep (Zoom could not
+// be asked now).
+func (s *Store) PostponeAttempt(ctx context.Context, opID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE conference_attempts SET updated_at = now() WHERE id = $1 AND state = 'pending'`, opID)
+	return err
+}
+
+// MeetingOnEvent reports whether an event of the application carries the meeting.
+func (s *Store) MeetingOnEvent(ctx context.Context, appID, confGrantID uuid.UUID, meetingID int64) (bool, error) {
+	var on bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE application_id = $1 AND conf_grant_id = $2
+		AND conf_meeting_id = $3)`, appID, confGrantID, meetingID).Scan(&on)
+	return on, err
+}

@@ -196,12 +196,12 @@ func (s *Service) PrepareUpdate(ctx context.Context, appID uuid.UUID, grantID, e
 	return plan, nil
 }
 
-// RemoveEvent deletes an event of a calendar grant and returns what it was
-// (the caller then removes its meeting).
-func (s *Service) RemoveEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string) (Event, error) {
+// RemoveEvent deletes an event of a calendar grant and returns what it was,
+// with the outbox entry that deletes its meeting (the caller hands it over).
+func (s *Service) RemoveEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string) (Removed, error) {
 	gid, err := s.CalendarGrant(ctx, appID, grantID)
 	if err != nil {
-		return Event{}, err
+		return Removed{}, err
 	}
 	return s.DeleteEvent(ctx, appID, gid, eventID)
 }

@@ -15,17 +15,20 @@ import (
 
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/database"
+	"github.com/confhub/confhub/internal/outbox"
 )
 
 // Store keeps calendars, events and the records of their Zoom meetings
 // (conference attempts, orphans, idempotency keys) in PostgreSQL, scoped by
 // application. It is the only code that touches these tables.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	outbox outbox.Writer
 }
 
-// NewStore returns a Store.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+// NewStore returns a Store. Deleting an event records its meeting's deletion
+// through ob, in the same transaction.
+func NewStore(pool *pgxpool.Pool, ob outbox.Writer) *Store { return &Store{pool: pool, outbox: ob} }
 
 // ErrVersion means the event changed since it was read.
 var ErrVersion = errors.New("events: the event changed concurrently")
@@ -243,24 +246,71 @@ func (s *Store) LoadEvent(ctx context.Context, appID, grantID, eid uuid.UUID) (E
 
 // ReplaceEvent writes e if its stored version is still e.Version, and, with
 // opID set, closes that operation's attempt log in the same statement (the
-// update made a new meeting, now recorded on the event).
-func (s *Store) ReplaceEvent(ctx context.Context, e Event, opID string) (Event, error) {
-	args := append(eventArgs(e), e.Version, opID)
-	return database.QueryOne(ctx, s.pool, scanEvent, ErrVersion, `WITH closed AS (UPDATE conference_attempts SET state = 'done',
+// update made a new meeting, now recorded on the event). writeID names the
+// write: run again after it succeeded (a workflow replayed from before the
+// write was recorded), it returns the row it wrote instead of ErrVersion.
+func (s *Store) ReplaceEvent(ctx context.Context, e Event, opID, writeID string) (Event, error) {
+	args := append(eventArgs(e), e.Version, opID, writeID)
+	out, err := database.QueryOne(ctx, s.pool, scanEvent, ErrVersion, `WITH closed AS (UPDATE conference_attempts SET state = 'done',
 		uncertain = false, meeting_id = $18, updated_at = now() WHERE $20 <> '' AND id = $20)
 		UPDATE events SET calendar_id = $4, title = $5, description = $6, location = $7, busy = $8,
 		status = $9, visibility = $10, participants = $11, when_json = $12, starts_at = $13, ends_at = $14, metadata = $15,
-		conferencing = $16, conf_grant_id = $17, conf_meeting_id = $18, version = version + 1, updated_at = now()
+		conferencing = $16, conf_grant_id = $17, conf_meeting_id = $18, version = version + 1, updated_at = now(),
+		last_write = NULLIF($21, '')
 		WHERE id = $1 AND application_id = $2 AND grant_id = $3 AND version = $19 RETURNING `+eventColumns, args...)
+	if errors.Is(err, ErrVersion) && writeID != "" {
+		mine, merr := database.QueryOne(ctx, s.pool, scanEvent, ErrVersion, `SELECT `+eventColumns+` FROM events
+			WHERE id = $1 AND application_id = $2 AND grant_id = $3 AND last_write = $4`, e.ID, e.ApplicationID, e.GrantID, writeID)
+		if merr == nil {
+			return mine, nil
+		}
+	}
+	return out, err
 }
 
-// DeleteEvent removes an event and returns what it was.
-func (s *Store) DeleteEvent(ctx context.Context, appID, grantID uuid.UUID, id string) (Event, error) {
+// KindDeleteMeeting is the outbox entry of a Zoom meeting whose event is
+// gone; its payload is a MeetingDeletion.
+const KindDeleteMeeting = "meeting.delete"
+
+// MeetingDeletion names a meeting to delete and the event it belonged to.
+type MeetingDeletion struct {
+	ApplicationID uuid.UUID `json:"application_id"`
+	ConfGrantID   uuid.UUID `json:"conf_grant_id"`
+	MeetingID     int64     `json:"meeting_id"`
+	EventID       uuid.UUID `json:"event_id"`
+}
+
+// Removed is a deleted event and, when it had a Zoom meeting, the outbox
+// entry (0 for none) that deletes the meeting.
+type Removed struct {
+	Event    Event
+	Deletion int64
+}
+
+// DeleteEvent removes an event and, in the same transaction, records the
+// deletion of its Zoom meeting in the outbox: whatever happens to this
+// process next, the meeting is deleted or listed as an orphan.
+func (s *Store) DeleteEvent(ctx context.Context, appID, grantID uuid.UUID, id string) (Removed, error) {
 	eid, err := uuid.Parse(id)
 	if err != nil {
-		return Event{}, errNotFound("event")
+		return Removed{}, errNotFound("event")
 	}
-	return database.QueryOne(ctx, s.pool, scanEvent, errNotFound("event"), `DELETE FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3 RETURNING `+eventColumns, appID, grantID, eid)
+	var r Removed
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		ev, err := database.QueryOne(ctx, tx, scanEvent, errNotFound("event"),
+			`DELETE FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3 RETURNING `+eventColumns, appID, grantID, eid)
+		if err != nil {
+			return err
+		}
+		r.Event = ev
+		if ev.ConfMeetingID == nil || ev.ConfGrantID == nil {
+			return nil
+		}
+		r.Deletion, err = s.outbox.Add(ctx, tx, appID, KindDeleteMeeting, MeetingDeletion{ApplicationID: appID,
+			ConfGrantID: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID, EventID: ev.ID})
+		return err
+	})
+	return r, err
 }
 
 // ListFilter selects events for GET /events.

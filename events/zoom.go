@@ -157,3 +157,20 @@ func truncateRunes(s string, n int) string {
 	r := []rune(s)
 	return string(r[:n])
 }
+
+// MeetingShows reports whether a meeting shows what req asked of it, in the
+// fields an update of the event changes: topic, agenda, start, duration and
+// time zone. An update whose answer was lost is settled by this reading.
+func MeetingShows(m zoom.Meeting, req zoom.MeetingRequest) bool {
+	return m.Topic == req.Topic && strings.TrimSpace(m.Agenda) == strings.TrimSpace(req.Agenda) &&
+		sameInstant(m.StartTime, req.StartTime) && m.Duration == req.Duration && m.Timezone == req.Timezone
+}
+
+func sameInstant(a, b string) bool {
+	ta, errA := time.Parse(time.RFC3339, a)
+	tb, errB := time.Parse(time.RFC3339, b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return ta.Equal(tb)
+}

@@ -30,6 +30,7 @@ var owners = map[string]string{
 	"conference_attempts": "events",
 	"conference_orphans":  "events",
 	"idempotency_keys":    "events",
+	"outbox":              "internal/outbox",
 }
 
 var createTable = regexp.MustCompile(`(?i)CREATE TABLE\s+(\w+)`)

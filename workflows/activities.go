@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/outbox"
 	"github.com/confhub/confhub/internal/telemetry"
 )
 
@@ -25,7 +28,7 @@ import (
 type EventStore interface {
 	InsertEvent(ctx context.Context, e events.Event, opID string) (events.Event, error)
 	LoadEvent(ctx context.Context, appID, grantID, id uuid.UUID) (events.Event, error)
-	ReplaceEvent(ctx context.Context, e events.Event, opID string) (events.Event, error)
+	ReplaceEvent(ctx context.Context, e events.Event, opID, writeID string) (events.Event, error)
 }
 
 // MeetingLog records what becomes of the Zoom meetings we create (events.Store).
@@ -33,6 +36,24 @@ type MeetingLog interface {
 	OpenAttempt(ctx context.Context, a events.Attempt) (events.AttemptLog, error)
 	SettleAttempt(ctx context.Context, opID string) error
 	RecordOrphan(ctx context.Context, o events.Orphan) error
+	StaleAttempts(ctx context.Context, idle time.Duration, limit int) ([]events.OpenAttempt, error)
+	CloseAttempt(ctx context.Context, opID, state string, meetingID *int64) error
+	PostponeAttempt(ctx context.Context, opID string) error
+	MeetingOnEvent(ctx context.Context, appID, confGrantID uuid.UUID, meetingID int64) (bool, error)
+}
+
+// Outbox is the pending work recorded with the changes that caused it (outbox.Store).
+type Outbox interface {
+	Due(ctx context.Context, limit int) ([]outbox.Entry, error)
+	Done(ctx context.Context, id int64) error
+	Retry(ctx context.Context, id int64, reason string) error
+}
+
+// WorkflowClient is what the sweeper needs of Temporal: to start the work an
+// outbox entry names, and to know whether an operation's workflow has ended.
+type WorkflowClient interface {
+	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
 }
 
 // TokenSource runs a Zoom call with a grant's token, refreshing once on 401/124 (grants.Tokens).
@@ -62,6 +83,8 @@ type Activities struct {
 	Tokens   TokenSource
 	Grants   IdleGrants
 	Zoom     ZoomMeetings
+	Outbox   Outbox
+	Temporal WorkflowClient
 	// Handoff, when set, passes a created event to a handler waiting in this
 	// process (see Handoff).
 	Handoff *Handoff
@@ -84,10 +107,12 @@ type CreateMeetingInput struct {
 }
 
 // StoreEventInput is an event row to write, with the operation whose
-// attempt log the write closes ("" for none).
+// attempt log the write closes ("" for none) and the write's own id (an
+// update's run id), by which a replayed write knows its row.
 type StoreEventInput struct {
-	Event EventRecord
-	OpID  string
+	Event   EventRecord
+	OpID    string
+	WriteID string
 }
 
 // LoadEventInput names an event.
@@ -192,7 +217,7 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 		return err
 	})
 	if l := waitLog(); l.err != nil {
-		return MeetingInfo{}, l.err
+		return MeetingInfo{}, storeError(l.err)
 	}
 	if err != nil {
 		if settled {
@@ -259,7 +284,7 @@ func (a *Activities) InsertEvent(ctx context.Context, in StoreEventInput) (Event
 		}
 	}
 	if err != nil {
-		return EventRecord{}, err
+		return EventRecord{}, storeError(err)
 	}
 	a.Handoff.Deliver(activity.GetInfo(ctx).WorkflowExecution.ID, out)
 	return RecordOf(out), nil
@@ -269,7 +294,7 @@ func (a *Activities) InsertEvent(ctx context.Context, in StoreEventInput) (Event
 func (a *Activities) LoadEvent(ctx context.Context, in LoadEventInput) (EventRecord, error) {
 	ev, err := a.Events.LoadEvent(ctx, in.App, in.Grant, in.EventID)
 	if err != nil {
-		return EventRecord{}, toTemporal(err)
+		return EventRecord{}, storeError(err)
 	}
 	return RecordOf(ev), nil
 }
@@ -277,12 +302,12 @@ func (a *Activities) LoadEvent(ctx context.Context, in LoadEventInput) (EventRec
 // ReplaceEvent writes an updated event (optimistic on its version) and
 // closes the attempt log of a meeting the update created.
 func (a *Activities) ReplaceEvent(ctx context.Context, in StoreEventInput) (EventRecord, error) {
-	out, err := a.Events.ReplaceEvent(ctx, in.Event.Event(), in.OpID)
+	out, err := a.Events.ReplaceEvent(ctx, in.Event.Event(), in.OpID, in.WriteID)
 	if errors.Is(err, events.ErrVersion) {
 		return EventRecord{}, toTemporal(apperr.Conflictf("event %s changed while it was being updated; try again", in.Event.ID))
 	}
 	if err != nil {
-		return EventRecord{}, err
+		return EventRecord{}, storeError(err)
 	}
 	return RecordOf(out), nil
 }
@@ -341,7 +366,7 @@ func (a *Activities) RecordOrphan(ctx context.Context, in RecordOrphanInput) err
 		o.EventID = &id
 	}
 	if err := a.Meetings.RecordOrphan(ctx, o); err != nil {
-		return err
+		return storeError(err)
 	}
 	countOrphan()
 	a.Log.WarnContext(ctx, "zoom meeting orphaned", "meeting_id", in.Meeting.MeetingID, "conf_grant_id", in.Meeting.ConfGrant, "reason", in.Reason)

@@ -21,6 +21,9 @@ const (
 	// answer, a token refresh that failed for now). Retried within the step's
 	// budget; if that runs out, the API answers 502 (504 with no answer).
 	errZoomUnavailable = "confhub.zoom_unavailable"
+	// errDBUnavailable is our database unreachable or restarting. Retried
+	// within the step's budget; if that runs out, the API answers 503.
+	errDBUnavailable = "confhub.db_unavailable"
 )
 
 // domainDetails carries a domain error through Temporal.
@@ -47,6 +50,34 @@ func toTemporal(err error) error {
 	return err
 }
 
+// storeError is a feature store's error as an activity reports it: domain
+// errors are final, and so is a value the database refuses as data (SQLSTATE
+// class 22: a NUL byte, a number out of range): retrying cannot store it.
+// Anything else (the database unreachable, a deadlock) is retried.
+// A statement that got no answer at all (no SQLSTATE: the connection was
+// refused or dropped), or one refused because the server is going away
+// (classes 08, 53, 57), is the database unavailable: retried, then 503.
+func storeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := apperr.As(err); ok {
+		return toTemporal(err)
+	}
+	var coded interface{ SQLState() string }
+	if !errors.As(err, &coded) {
+		return temporal.NewApplicationError(err.Error(), errDBUnavailable)
+	}
+	code := coded.SQLState()
+	switch class := code[:min(2, len(code))]; class {
+	case "22":
+		return toTemporal(apperr.Wrapf(err, apperr.Invalid, "a value cannot be stored (SQLSTATE %s)", code))
+	case "08", "53", "57":
+		return temporal.NewApplicationError(err.Error(), errDBUnavailable)
+	}
+	return err
+}
+
 func isDomain(err error) bool {
 	var ae *temporal.ApplicationError
 	return errors.As(err, &ae) && ae.Type() == errDomain
@@ -68,7 +99,7 @@ func FromTemporal(err error) error {
 // zoomOutcome classifies the error of a Zoom call (made through a grant's
 // token) for the workflow: nil stays nil, Zoom failing for now becomes
 // errZoomUnavailable (retried), a final answer becomes errDomain, and
-// anything else (our database) is returned as is: retried, then internal.
+// anything else (our database) as storeError has it.
 func zoomOutcome(err error) error {
 	if err == nil {
 		return nil
@@ -82,7 +113,7 @@ func zoomOutcome(err error) error {
 	}
 	var ze *zoom.Error
 	if !errors.As(err, &ze) {
-		return err
+		return storeError(err)
 	}
 	if ze.Class() == zoom.Retryable {
 		return unavailable(ze.HTTPStatus == 0, ze.Error())
@@ -124,6 +155,8 @@ func finalError(err error, s step) error {
 			var d unavailableDetails
 			_ = ae.Details(&d)
 			return toTemporal(providerFailure(s, d.NoAnswer, d.Message))
+		case errDBUnavailable:
+			return toTemporal(&apperr.Error{Kind: apperr.Unavailable, Message: "the database is unavailable while " + s.doing + "; retry shortly"})
 		}
 	}
 	var te *temporal.TimeoutError

@@ -29,7 +29,7 @@ const TaskQueue = "confhub"
 // up (retries included) well before, leaving time to compensate.
 const (
 	RequestTimeout = 30 * time.Second
-	zoomStepBudget = 20 * time.Second
+	zoomStepBudget = 18 * time.Second
 	dbStepBudget   = 5 * time.Second
 )
 
@@ -180,20 +180,29 @@ func UpdateEvent(ctx workflow.Context, in UpdateEventInput) (EventResult, error)
 	}
 	sync := func(grant uuid.UUID, cs *events.ConfSettings) (MeetingInfo, error) {
 		var m MeetingInfo
-		err := workflow.ExecuteLocalActivity(zoomLA(ctx), a.SyncMeeting, SyncMeetingInput{App: in.App, ConfGrant: grant,
-			MeetingID: *stored.ConfMeetingID, Request: events.MeetingRequest(change.Event, cs, noMarker)}).Get(ctx, &m)
+		req := events.MeetingRequest(change.Event, cs, noMarker)
+		meeting := SyncMeetingInput{App: in.App, ConfGrant: grant, MeetingID: *stored.ConfMeetingID, Request: req}
+		// Putting the meeting back is PATCHing what the stored event says.
+		putBack := meeting
+		putBack.Request = events.MeetingRequest(stored, storedSettings(stored), noMarker)
+		repair := RepairInput{App: in.App, Grant: in.Grant, EventID: stored.ID, ConfGrant: grant, MeetingID: *stored.ConfMeetingID}
+		err := workflow.ExecuteLocalActivity(zoomLA(ctx), a.SyncMeeting, meeting).Get(ctx, &m)
+		if err != nil && !isDomain(err) && workflow.GetVersion(ctx, versionSettlePatch, workflow.DefaultVersion, 1) == 1 {
+			m, err = settlePatch(ctx, meeting, putBack, repair, err)
+		}
 		if err != nil {
 			return m, finalError(err, stepUpdateMeeting)
 		}
-		// Undo: put the meeting back as the stored event has it.
 		undo = append(undo, func() {
 			dctx, cancel := workflow.NewDisconnectedContext(ctx)
 			defer cancel()
-			err := workflow.ExecuteLocalActivity(zoomLA(dctx), a.SyncMeeting, SyncMeetingInput{App: in.App, ConfGrant: grant,
-				MeetingID: *stored.ConfMeetingID, Request: events.MeetingRequest(stored, storedSettings(stored), noMarker)}).Get(dctx, nil)
+			err := workflow.ExecuteLocalActivity(zoomLA(dctx), a.SyncMeeting, putBack).Get(dctx, nil)
 			if err != nil {
-				workflow.GetLogger(ctx).Error("the meeting could not be put back after the event row failed; it shows the update",
+				workflow.GetLogger(ctx).Error("the meeting could not be put back after the event row failed; a repair will match it to the event",
 					"meeting_id", *stored.ConfMeetingID, "error", err)
+				if workflow.GetVersion(dctx, versionRepairUndo, workflow.DefaultVersion, 1) == 1 {
+					startRepair(dctx, repair)
+				}
 			}
 		})
 		return m, nil
@@ -251,7 +260,7 @@ func UpdateEvent(ctx workflow.Context, in UpdateEventInput) (EventResult, error)
 	}
 
 	var out EventRecord
-	if err := workflow.ExecuteLocalActivity(dbLA(ctx), a.ReplaceEvent, StoreEventInput{Event: ev, OpID: closesOp}).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteLocalActivity(dbLA(ctx), a.ReplaceEvent, StoreEventInput{Event: ev, OpID: closesOp, WriteID: opID}).Get(ctx, &out); err != nil {
 		for i := len(undo) - 1; i >= 0; i-- {
 			undo[i]()
 		}
@@ -261,6 +270,51 @@ func UpdateEvent(ctx workflow.Context, in UpdateEventInput) (EventResult, error)
 		startDeletion(ctx, *old)
 	}
 	return EventResult{V: ContractVersion, Event: out}, nil
+}
+
+// Versions of UpdateEvent: a recorded history takes the branch it took.
+const (
+	// versionSettlePatch: an update whose PATCH outcome is unknown reads
+	// the meeting back, and puts it back unless it shows the update.
+	versionSettlePatch = "settle-uncertain-patch"
+	// versionRepairUndo: a meeting that cannot be put back is repaired.
+	versionRepairUndo = "repair-failed-undo"
+)
+
+// settleBudget bounds each settling step, so that a PATCH that used its own
+// budget still settles within the request's time.
+const settleBudget = 4 * time.Second
+
+func settleLA(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: settleBudget,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 100 * time.Millisecond, BackoffCoefficient: 2,
+			MaximumInterval: time.Second, NonRetryableErrorTypes: []string{errDomain}},
+	})
+}
+
+// settlePatch settles a PATCH whose outcome is unknown (Zoom's answers were
+// lost, or Zoom kept failing): if the meeting reads back as updated, the
+// update stands; otherwise the meeting is put back as the event has it
+// (PATCH is idempotent: putting back a meeting that never changed is
+// harmless) and the update fails with its cause. Either way event and
+// meeting agree when the request answers; if the meeting can be neither
+// read nor put back, a durable repair makes it match the event row.
+func settlePatch(ctx workflow.Context, meeting, putBack SyncMeetingInput, repair RepairInput, cause error) (MeetingInfo, error) {
+	var a *Activities
+	var check MeetingCheck
+	err := workflow.ExecuteLocalActivity(settleLA(ctx), a.CheckMeeting, CheckMeetingInput{App: meeting.App, ConfGrant: meeting.ConfGrant,
+		MeetingID: meeting.MeetingID, Want: meeting.Request}).Get(ctx, &check)
+	if err == nil && check.Shows {
+		workflow.GetLogger(ctx).Info("an update's answer from Zoom was lost; the meeting shows it, so it stands", "meeting_id", meeting.MeetingID)
+		return check.Info, nil
+	}
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	if err := workflow.ExecuteLocalActivity(settleLA(dctx), a.SyncMeeting, putBack).Get(dctx, nil); err != nil {
+		startRepair(dctx, repair)
+	}
+	return MeetingInfo{}, cause
 }
 
 // storedSettings are the conf_settings a stored event's meeting was made with.

@@ -22,7 +22,7 @@ import (
 type EventChecks interface {
 	PrepareCreate(ctx context.Context, appID uuid.UUID, grantID, calendarID string, in events.EventInput) (events.NewEventPlan, error)
 	PrepareUpdate(ctx context.Context, appID uuid.UUID, grantID, eventID string, in events.EventInput) (events.UpdatePlan, error)
-	RemoveEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string) (events.Event, error)
+	RemoveEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string) (events.Removed, error)
 }
 
 // IdempotencyKeys map a client's Idempotency-Key to the event it created (events.Store).
@@ -31,9 +31,9 @@ type IdempotencyKeys interface {
 	LoadEvent(ctx context.Context, appID, grantID, id uuid.UUID) (events.Event, error)
 }
 
-// Orphans records meetings we could not delete (events.Store).
-type Orphans interface {
-	RecordOrphan(ctx context.Context, o events.Orphan) error
+// HandedOver removes outbox entries whose work has been started (outbox.Store).
+type HandedOver interface {
+	Done(ctx context.Context, id int64) error
 }
 
 // Service starts the event workflows and waits for their results: what the
@@ -44,7 +44,7 @@ type Service struct {
 	TaskQueue string
 	Events    EventChecks
 	Keys      IdempotencyKeys
-	Orphans   Orphans
+	Outbox    HandedOver
 	Log       *slog.Logger
 	// Handoff is the worker's, when API and worker share this process.
 	Handoff *Handoff
@@ -53,6 +53,17 @@ type Service struct {
 // workflowTaskTimeout is short so that a workflow whose worker died is picked
 // up by another worker quickly (local activities keep a live task alive).
 const workflowTaskTimeout = 3 * time.Second
+
+// startTimeout bounds starting a workflow: a Temporal that does not take
+// the start by then is answered 503, not waited for.
+const startTimeout = 10 * time.Second
+
+// start starts a workflow within startTimeout.
+func (s *Service) start(ctx context.Context, o client.StartWorkflowOptions, wf any, arg any) (client.WorkflowRun, error) {
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	return s.Temporal.ExecuteWorkflow(sctx, o, wf, arg)
+}
 
 // CreateEvent validates and creates an event, with its Zoom meeting when
 // asked. With an idempotency key, the same key and body give the same event
@@ -80,7 +91,7 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 	id := CreateEventID(input.Event.ID)
 	handoff, forget := s.Handoff.Expect(id)
 	defer forget()
-	run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	run, err := s.start(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: s.TaskQueue, EnableEagerStart: true,
 		WorkflowExecutionTimeout: 2 * time.Minute, WorkflowTaskTimeout: workflowTaskTimeout,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -92,7 +103,7 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 		run, err = s.Temporal.GetWorkflow(ctx, id, ""), nil
 	}
 	if err != nil {
-		return events.Event{}, fmt.Errorf("starting the create workflow: %w", err)
+		return events.Event{}, temporalError("starting the create workflow", err)
 	}
 	type done struct {
 		res EventResult
@@ -130,7 +141,7 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 	defer cancel()
 	id := UpdateEventID(plan.Stored.ID)
 	for {
-		run, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		run, err := s.start(ctx, client.StartWorkflowOptions{
 			ID: id, TaskQueue: s.TaskQueue, EnableEagerStart: true, WorkflowExecutionTimeout: 2 * time.Minute,
 			WorkflowTaskTimeout:      workflowTaskTimeout,
 			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
@@ -149,7 +160,7 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 			continue
 		}
 		if err != nil {
-			return events.Event{}, fmt.Errorf("starting the update workflow: %w", err)
+			return events.Event{}, temporalError("starting the update workflow", err)
 		}
 		var res EventResult
 		if err := run.Get(ctx, &res); err != nil {
@@ -160,30 +171,28 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 	}
 }
 
-// DeleteEvent removes the event at once; its meeting is then deleted by a
-// durable workflow that retries for hours and records what it cannot delete.
+// DeleteEvent removes the event at once, recording its meeting's deletion
+// in the same transaction; the meeting is then deleted by a durable workflow
+// that retries for hours and records what it cannot delete. The request
+// hands the deletion to Temporal itself; if it cannot (Temporal down, this
+// process dying), the sweeper does, so the delete succeeds either way.
 func (s *Service) DeleteEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string) error {
-	ev, err := s.Events.RemoveEvent(ctx, appID, grantID, eventID)
-	if err != nil {
+	removed, err := s.Events.RemoveEvent(ctx, appID, grantID, eventID)
+	if err != nil || removed.Deletion == 0 {
 		return err
 	}
-	if ev.ConfMeetingID == nil || ev.ConfGrantID == nil {
+	ev := removed.Event
+	m := MeetingRef{App: appID, ConfGrant: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID, EventID: ev.ID}
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := StartMeetingDeletion(sctx, s.Temporal, s.TaskQueue, m); err != nil {
+		s.Log.WarnContext(ctx, "could not start a meeting deletion; the sweeper will", "meeting_id", m.MeetingID,
+			"outbox_id", removed.Deletion, "err", err)
 		return nil
 	}
-	m := MeetingRef{App: appID, ConfGrant: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID, EventID: ev.ID}
-	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: DeleteMeetingID(m.ConfGrant, m.MeetingID), TaskQueue: s.TaskQueue, EnableEagerStart: true,
-		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, DeleteMeeting, m)
-	if err != nil {
-		// The event is gone; the meeting must not vanish from our books.
-		s.Log.ErrorContext(ctx, "could not schedule a meeting deletion", "meeting_id", m.MeetingID, "err", err)
-		o := events.Orphan{ApplicationID: appID, ConfGrantID: m.ConfGrant, MeetingID: m.MeetingID, EventID: &ev.ID,
-			Reason: "its deletion could not be scheduled: " + err.Error()}
-		if err := s.Orphans.RecordOrphan(context.WithoutCancel(ctx), o); err != nil {
-			return err
-		}
-		countOrphan()
+	if err := s.Outbox.Done(context.WithoutCancel(ctx), removed.Deletion); err != nil {
+		// Harmless: the sweeper starts it again, which finds it done.
+		s.Log.WarnContext(ctx, "a started meeting deletion stays in the outbox", "outbox_id", removed.Deletion, "err", err)
 	}
 	return nil
 }
@@ -202,9 +211,35 @@ func observe(workflow string, err error) error {
 }
 
 func (s *Service) waitError(ctx context.Context, err error) error {
+	if ctx.Err() == nil && temporalDown(err) {
+		return temporalError("waiting for the workflow", err)
+	}
 	if ctx.Err() != nil {
 		return &apperr.Error{Kind: apperr.ProviderTimeout, Err: err,
 			Message: "the request did not finish in time; it completes or rolls back on its own: retry with the same Idempotency-Key to get its result"}
 	}
 	return FromTemporal(err)
+}
+
+// temporalDown reports whether err is Temporal unreachable or overloaded:
+// the same request will work once it is back.
+func temporalDown(err error) bool {
+	var (
+		unavailable *serviceerror.Unavailable
+		deadline    *serviceerror.DeadlineExceeded
+		exhausted   *serviceerror.ResourceExhausted
+	)
+	return errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &exhausted) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// temporalError is a failed call to Temporal as the API answers it: 503
+// when Temporal is down (a create retried with its Idempotency-Key gets the
+// first attempt's result), an internal error otherwise.
+func temporalError(doing string, err error) error {
+	if temporalDown(err) {
+		return &apperr.Error{Kind: apperr.Unavailable, Err: err,
+			Message: "the workflow engine is unavailable; retry shortly (a create retried with the same Idempotency-Key is not made twice)"}
+	}
+	return fmt.Errorf("%s: %w", doing, err)
 }

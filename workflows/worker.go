@@ -26,4 +26,6 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(UpdateEvent)
 	r.RegisterWorkflow(DeleteMeeting)
 	r.RegisterWorkflow(GrantHealth)
+	r.RegisterWorkflow(Sweeper)
+	r.RegisterWorkflow(RepairMeeting)
 }

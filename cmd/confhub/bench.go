@@ -85,7 +85,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	ready := make(chan struct{})
-	go func() { _ = runService(sctx, cfg, pool, log, "all", func(string) { close(ready) }) }()
+	go func() { _ = runService(sctx, cfg, pool, log, "all", func(string) { close(ready) }, nil) }()
 	select {
 	case <-ready:
 	case <-time.After(30 * time.Second):

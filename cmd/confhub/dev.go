@@ -186,7 +186,7 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 			}
 			fmt.Fprint(stdout, st.summary())
 		}()
-	})
+	}, nil)
 	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}

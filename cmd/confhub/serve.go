@@ -38,12 +38,43 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer flushTraces(flush)
-	cfg, pool, log, err := setup(ctx, getenv, stderr)
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	// serve starts whether or not PostgreSQL and Temporal answer yet: it
+	// migrates and joins Temporal as soon as they do, and says on /readyz
+	// what it is still missing (a deployment's processes and its database
+	// may start in any order, and either may restart).
+	pool, err := database.Connect(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	return runService(ctx, cfg, pool, log, *role, nil)
+	migrated := make(chan struct{})
+	go migrateWhenReachable(ctx, pool, log, migrated)
+	return runService(ctx, cfg, pool, log, *role, nil, migrated)
+}
+
+// migrateWhenReachable applies pending migrations as soon as the database
+// answers, retrying until it does, then closes migrated.
+func migrateWhenReachable(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, migrated chan<- struct{}) {
+	wait := time.Second
+	for {
+		err := database.Migrate(ctx, pool, log)
+		if err == nil {
+			close(migrated)
+			return
+		}
+		log.Warn("database not ready for migrations yet; retrying", "err", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }
 
 func flushTraces(flush func(context.Context) error) {
@@ -83,9 +114,10 @@ func openAndMigrate(ctx context.Context, cfg config.Config, log *slog.Logger) (*
 }
 
 // runService runs the API and/or the worker until ctx ends. ready, if set,
-// is told the API's bound address once the listener is up.
-func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, role string, ready func(addr string)) error {
-	st, err := stack.New(ctx, stack.Options{Config: cfg, Pool: pool, Log: log})
+// is told the API's bound address once the listener is up; migrated, if
+// set, is closed once the schema is up to date (nil: it is).
+func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, role string, ready func(addr string), migrated <-chan struct{}) error {
+	st, err := stack.New(ctx, stack.Options{Config: cfg, Pool: pool, Log: log, Migrated: migrated})
 	if err != nil {
 		return err
 	}
@@ -98,7 +130,7 @@ func runService(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log 
 		defer w.Stop()
 	}
 	if role == "worker" {
-		return serveOps(ctx, cfg, pool, log, ready)
+		return serveOps(ctx, cfg, st.API.Handler(), log, ready)
 	}
 	hs := &http.Server{
 		Handler:           st.API.Handler(),
@@ -143,25 +175,12 @@ func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, grace
 }
 
 // serveOps is a worker's HTTP side: probes and metrics on CONFHUB_HTTP_ADDR,
-// with the same paths and answers as the API's.
-func serveOps(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, log *slog.Logger, ready func(string)) error {
+// answered by the API's own handlers (same paths, same answers).
+func serveOps(ctx context.Context, cfg config.Config, api http.Handler, log *slog.Logger, ready func(string)) error {
 	mux := http.NewServeMux()
-	status := func(w http.ResponseWriter, code int, s string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_, _ = fmt.Fprintf(w, `{"data":{"status":%q}}`+"\n", s)
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { status(w, http.StatusOK, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := pool.Ping(pctx); err != nil {
-			status(w, http.StatusServiceUnavailable, "database unreachable")
-			return
-		}
-		status(w, http.StatusOK, "ready")
-	})
-	mux.Handle("GET /metrics", telemetry.MetricsHandler())
+	mux.Handle("GET /healthz", api)
+	mux.Handle("GET /readyz", api)
+	mux.Handle("GET /metrics", api)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

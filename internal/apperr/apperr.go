@@ -28,6 +28,9 @@ const (
 	Provider
 	// ProviderTimeout: an upstream provider did not answer in time (504).
 	ProviderTimeout
+	// Unavailable: a dependency of ours (PostgreSQL, Temporal) is down or
+	// restarting; the same request will work once it is back (503).
+	Unavailable
 	// Internal: anything else (500); the zero Kind reads the same.
 	Internal Kind = 0
 )
@@ -51,6 +54,8 @@ func (k Kind) String() string {
 		return "provider"
 	case ProviderTimeout:
 		return "provider_timeout"
+	case Unavailable:
+		return "unavailable"
 	}
 	return "internal"
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,12 +17,20 @@ import (
 	"github.com/confhub/confhub/migrations"
 )
 
-// Open connects a pool and checks that the database answers.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// connectTimeout bounds a new connection when DATABASE_URL sets none: a
+// database that does not answer fails the request (503) instead of holding it.
+const connectTimeout = 5 * time.Second
+
+// Connect makes a pool without connecting: the database may be down now
+// and come up later (serve starts anyway and reports it on /readyz).
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx's parse errors can echo the URL, password included.
 		return nil, fmt.Errorf("DATABASE_URL cannot be parsed")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
 	// Every query is a span under the request or activity that ran it
 	// (statements carry placeholders, never values).
@@ -30,6 +39,16 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
+	return pool, nil
+}
+
+// Open connects a pool and checks that the database answers.
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pool, err := Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	cfg := pool.Config()
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("database %s:%d/%s unreachable: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,6 +26,7 @@ import (
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/config"
+	"github.com/confhub/confhub/internal/outbox"
 	"github.com/confhub/confhub/workflows"
 )
 
@@ -38,6 +40,15 @@ type Options struct {
 	Temporal  client.Client
 	TaskQueue string           // default workflows.TaskQueue
 	Now       func() time.Time // the clock of tokens, OAuth, the Zoom client and grant health; default time.Now
+	// Migrated is closed once the database schema is up to date (serve
+	// migrates in the background while PostgreSQL may still be down); nil
+	// means it is already. Until then the API answers 503 and no worker runs.
+	Migrated <-chan struct{}
+	// OutboxGrace is how long a request has to hand its outbox entries to
+	// Temporal before the sweeper does (default outbox.DefaultGrace).
+	OutboxGrace time.Duration
+	// Sweeper configures the sweeper (default workflows.DefaultSweeper).
+	Sweeper workflows.SweeperInput
 }
 
 // Stack is the built graph. Its fields are the parts, for commands and
@@ -51,12 +62,15 @@ type Stack struct {
 	Zoom       *zoom.Client
 	Grants     *grants.Service
 	Events     *events.Service
+	Outbox     *outbox.Store
 	Workflows  *workflows.Service
 	Activities *workflows.Activities
 	API        *api.Server
 
 	log          *slog.Logger
 	ownsTemporal bool
+	migrated     <-chan struct{}
+	sweeper      workflows.SweeperInput
 }
 
 // New builds the graph. It starts nothing: the caller serves API.Handler()
@@ -71,7 +85,15 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	if o.TaskQueue == "" {
 		o.TaskQueue = workflows.TaskQueue
 	}
-	s := &Stack{Pool: o.Pool, Temporal: o.Temporal, TaskQueue: o.TaskQueue, log: o.Log}
+	if o.Sweeper == (workflows.SweeperInput{}) {
+		o.Sweeper = workflows.DefaultSweeper
+	}
+	if o.Migrated == nil {
+		done := make(chan struct{})
+		close(done)
+		o.Migrated = done
+	}
+	s := &Stack{Pool: o.Pool, Temporal: o.Temporal, TaskQueue: o.TaskQueue, log: o.Log, migrated: o.Migrated, sweeper: o.Sweeper}
 	if s.Temporal == nil {
 		tc, err := dial(o.Config, o.Log)
 		if err != nil {
@@ -83,7 +105,8 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	s.Apps = applications.NewStore(o.Pool)
 	s.Connectors = connectors.NewStore(o.Pool, cfg.Keyring)
 	s.Zoom = zoom.New(zoom.Config{OAuthURL: cfg.ZoomOAuthURL, APIURL: cfg.ZoomAPIURL, Now: o.Now})
-	eventStore := events.NewStore(o.Pool)
+	eventStore := events.NewStore(o.Pool, outbox.Writer{Grace: o.OutboxGrace})
+	s.Outbox = outbox.NewStore(o.Pool)
 	s.Grants = grants.NewService(grants.Deps{Pool: o.Pool, Vault: cfg.Keyring, Zoom: s.Zoom, Connectors: s.Connectors,
 		Apps: s.Apps, Calendars: eventStore, PublicURL: cfg.PublicURL, Now: o.Now, Log: o.Log})
 	s.Events = events.NewService(eventStore, s.Grants)
@@ -91,12 +114,30 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	// API answers a create as soon as its row is written (see workflows.Handoff).
 	handoff := workflows.NewHandoff()
 	s.Activities = &workflows.Activities{Events: eventStore, Meetings: eventStore, Tokens: s.Grants.Tokens, Grants: s.Grants.Tokens,
-		Zoom: s.Zoom, Handoff: handoff, Now: o.Now, Log: o.Log}
+		Zoom: s.Zoom, Outbox: s.Outbox, Temporal: s.Temporal, Handoff: handoff, Now: o.Now, Log: o.Log}
 	s.Workflows = &workflows.Service{Temporal: s.Temporal, TaskQueue: o.TaskQueue, Events: s.Events, Keys: eventStore,
-		Orphans: eventStore, Log: o.Log, Handoff: handoff}
+		Outbox: s.Outbox, Log: o.Log, Handoff: handoff}
 	s.API = api.New(api.Deps{Log: o.Log, Auth: s.Apps, Applications: s.Apps, Connectors: s.Connectors, Grants: s.Grants,
-		Calendars: s.Events, Events: s.Workflows, DB: o.Pool, PublicURL: cfg.PublicURL})
+		Calendars: s.Events, Events: s.Workflows, DB: o.Pool, Temporal: temporalHealth{s.Temporal}, SchemaReady: s.schemaReady,
+		PublicURL: cfg.PublicURL})
 	return s, nil
+}
+
+func (s *Stack) schemaReady() bool {
+	select {
+	case <-s.migrated:
+		return true
+	default:
+		return false
+	}
+}
+
+// temporalHealth is the readiness probe's view of Temporal.
+type temporalHealth struct{ c client.Client }
+
+func (t temporalHealth) Ping(ctx context.Context) error {
+	_, err := t.c.CheckHealth(ctx, &client.CheckHealthRequest{})
+	return err
 }
 
 // dial connects to Temporal; the tracing interceptor carries a request's
@@ -106,7 +147,9 @@ func dial(cfg config.Config, log *slog.Logger) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc, err := client.Dial(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+	// Lazy: a Temporal that is down at start (or restarting) is connected
+	// to when it answers; until then workflow starts answer 503.
+	tc, err := client.NewLazyClient(client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
 		Logger: tlog.NewStructuredLogger(log.With("component", "temporal")), Interceptors: []interceptor.ClientInterceptor{tracing}})
 	if err != nil {
 		return nil, fmt.Errorf("TEMPORAL_ADDRESS %s (namespace %s): %w", cfg.TemporalAddress, cfg.TemporalNamespace, err)
@@ -124,35 +167,95 @@ func (s *Stack) NewWorker(c client.Client) worker.Worker {
 	return workflows.NewWorker(c, s.TaskQueue, s.Activities)
 }
 
-// StartWorker starts a worker, and makes sure in the background that the
-// durable schedules it serves exist (retrying until ctx ends): a Temporal
-// server that is slow to serve schedules, as a freshly restarted one is,
-// must not keep the worker from its workflows. Stop the returned worker when
-// done.
-func (s *Stack) StartWorker(ctx context.Context) (worker.Worker, error) {
-	w := s.NewWorker(nil)
-	if err := w.Start(); err != nil {
-		return nil, fmt.Errorf("temporal worker: %w", err)
-	}
-	s.log.Info("temporal worker started", "task_queue", s.TaskQueue)
-	go s.ensureSchedules(ctx)
-	return w, nil
+// Worker is the worker StartWorker runs.
+type Worker struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	w      worker.Worker
 }
 
-func (s *Stack) ensureSchedules(ctx context.Context) {
-	wait := time.Second
-	for {
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := workflows.EnsureGrantHealthSchedule(actx, s.Temporal, s.TaskQueue)
-		cancel()
-		if err == nil {
-			s.log.Info("grant-health schedule ensured", "schedule_id", workflows.GrantHealthScheduleID(s.TaskQueue))
+// Stop stops the worker (or its attempts to start) and waits for it.
+func (w *Worker) Stop() {
+	w.cancel()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.w != nil {
+		w.w.Stop()
+		w.w = nil
+	}
+}
+
+// StartWorker runs a worker in the background: once the schema is up to
+// date, and as soon as Temporal takes it (retrying while Temporal is down,
+// so a worker started before Temporal comes up joins it when it does).
+// It then keeps the durable work running: the grant-health schedule, and
+// the sweeper (checked every minute, so one that ended is started again).
+// Stop the returned worker when done.
+func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	r := &Worker{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		select {
+		case <-s.migrated:
+		case <-ctx.Done():
 			return
 		}
-		s.log.Warn("could not ensure the grant-health schedule yet; retrying", "err", err, "retry_in", wait.String())
+		if !s.retry(ctx, "start the Temporal worker", func(context.Context) error {
+			w := s.NewWorker(nil)
+			if err := w.Start(); err != nil {
+				return err
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.w = w
+			return nil
+		}) {
+			return
+		}
+		s.log.Info("temporal worker started", "task_queue", s.TaskQueue)
+		go s.retry(ctx, "ensure the grant-health schedule", func(ctx context.Context) error {
+			_, err := workflows.EnsureGrantHealthSchedule(ctx, s.Temporal, s.TaskQueue)
+			return err
+		})
+		s.keepSweeper(ctx)
+	}()
+	return r, nil
+}
+
+// keepSweeper makes sure the sweeper runs, now and every minute.
+func (s *Stack) keepSweeper(ctx context.Context) {
+	for {
+		if !s.retry(ctx, "start the outbox sweeper", func(ctx context.Context) error {
+			return workflows.EnsureSweeper(ctx, s.Temporal, s.TaskQueue, s.sweeper)
+		}) {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-time.After(time.Minute):
+		}
+	}
+}
+
+// retry runs fn until it succeeds (true) or ctx ends (false), with backoff
+// from a second to a minute, each try bounded to 30 seconds.
+func (s *Stack) retry(ctx context.Context, what string, fn func(context.Context) error) bool {
+	wait := time.Second
+	for {
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := fn(actx)
+		cancel()
+		if err == nil {
+			return true
+		}
+		s.log.Warn("could not "+what+" yet; retrying", "err", err, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return false
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Minute)

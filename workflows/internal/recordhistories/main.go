@@ -340,7 +340,7 @@ func (f *fakes) LoadEvent(_ context.Context, _, _, id uuid.UUID) (events.Event, 
 	return e, nil
 }
 
-func (f *fakes) ReplaceEvent(_ context.Context, e events.Event, _ string) (events.Event, error) {
+func (f *fakes) ReplaceEvent(_ context.Context, e events.Event, _, _ string) (events.Event, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.rowErr != nil {
@@ -361,6 +361,16 @@ func (f *fakes) OpenAttempt(context.Context, events.Attempt) (events.AttemptLog,
 func (f *fakes) SettleAttempt(context.Context, string) error { return nil }
 
 func (f *fakes) RecordOrphan(context.Context, events.Orphan) error { return nil }
+
+// The sweeper's side of the attempt log: not recorded here.
+func (f *fakes) StaleAttempts(context.Context, time.Duration, int) ([]events.OpenAttempt, error) {
+	return nil, nil
+}
+func (f *fakes) CloseAttempt(context.Context, string, string, *int64) error { return nil }
+func (f *fakes) PostponeAttempt(context.Context, string) error              { return nil }
+func (f *fakes) MeetingOnEvent(context.Context, uuid.UUID, uuid.UUID, int64) (bool, error) {
+	return false, nil
+}
 
 func (f *fakes) Do(_ context.Context, _, grant uuid.UUID, fn func(grants.AccessToken) error) error {
 	return fn(grants.AccessToken{GrantID: grant, Token: "token-" + grant.String()})

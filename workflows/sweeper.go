@@ -1,0 +1,261 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	enums "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/confhub/confhub/events"
+	"github.com/confhub/confhub/grants"
+	"github.com/confhub/confhub/internal/outbox"
+)
+
+// The sweeper is one long-running workflow per task queue. It hands the
+// outbox's leftovers to Temporal (work whose request died, or found
+// Temporal down, before doing it) and settles create attempts whose
+// workflow ended without recording their meeting. Being a workflow, it
+// survives every worker; StartWorker makes sure it runs.
+
+// SweeperInput configures the sweeper; it is carried across continue-as-new.
+type SweeperInput struct {
+	V int `json:"v"`
+	// Interval is the pause between sweeps that found nothing more to do.
+	Interval time.Duration `json:"interval"`
+	// AttemptIdle is how long an open create attempt is left alone before
+	// its workflow is looked at.
+	AttemptIdle time.Duration `json:"attempt_idle"`
+}
+
+// DefaultSweeper is the production configuration.
+var DefaultSweeper = SweeperInput{V: ContractVersion, Interval: 5 * time.Second, AttemptIdle: 30 * time.Second}
+
+// SweeperID is the sweeper's workflow id on a task queue.
+func SweeperID(taskQueue string) string { return "outbox-sweeper-" + taskQueue }
+
+// sweepsPerRun bounds a run's history (about a dozen events a sweep): the
+// sweeper continues as new after that many.
+const sweepsPerRun = 500
+
+const (
+	drainBatch  = 100
+	settleBatch = 20
+)
+
+// Sweeper sweeps until it continues as new.
+func Sweeper(ctx workflow.Context, in SweeperInput) error {
+	var a *Activities
+	// Retried for as long as it takes: the database or Temporal may be down.
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
+	})
+	for range sweepsPerRun {
+		var drained DrainResult
+		if err := workflow.ExecuteActivity(ctx, a.DrainOutbox, DrainInput{Limit: drainBatch}).Get(ctx, &drained); err != nil {
+			return err
+		}
+		var settled SettleResult
+		if err := workflow.ExecuteActivity(ctx, a.SettleAttempts, SettleInput{Idle: in.AttemptIdle, Limit: settleBatch}).Get(ctx, &settled); err != nil {
+			return err
+		}
+		if drained.Seen == drainBatch || settled.Seen == settleBatch {
+			continue // more is waiting
+		}
+		if err := workflow.Sleep(ctx, in.Interval); err != nil {
+			return err
+		}
+	}
+	return workflow.NewContinueAsNewError(ctx, Sweeper, in)
+}
+
+// EnsureSweeper starts the sweeper on the task queue unless it runs.
+func EnsureSweeper(ctx context.Context, c client.Client, taskQueue string, in SweeperInput) error {
+	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: SweeperID(taskQueue), TaskQueue: taskQueue,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, Sweeper, in)
+	return err
+}
+
+// DrainInput asks for one batch of due outbox entries.
+type DrainInput struct {
+	Limit int `json:"limit"`
+}
+
+// DrainResult is what a batch did.
+type DrainResult struct {
+	Seen       int `json:"seen"`
+	HandedOver int `json:"handed_over"`
+	Postponed  int `json:"postponed"`
+}
+
+// DrainOutbox hands due outbox entries to Temporal. An entry whose work is
+// started (or was started before: the ids make that safe) is removed; one
+// that cannot be is postponed with backoff.
+func (a *Activities) DrainOutbox(ctx context.Context, in DrainInput) (DrainResult, error) {
+	due, err := a.Outbox.Due(ctx, in.Limit)
+	if err != nil {
+		return DrainResult{}, err
+	}
+	res := DrainResult{Seen: len(due)}
+	taskQueue := activity.GetInfo(ctx).TaskQueue
+	for _, e := range due {
+		if err := a.handOver(ctx, taskQueue, e); err != nil {
+			a.Log.WarnContext(ctx, "an outbox entry could not be handed over; postponed", "outbox_id", e.ID, "kind", e.Kind,
+				"attempts", e.Attempts+1, "err", err)
+			if err := a.Outbox.Retry(ctx, e.ID, err.Error()); err != nil {
+				return res, err
+			}
+			res.Postponed++
+			continue
+		}
+		if err := a.Outbox.Done(ctx, e.ID); err != nil {
+			return res, err
+		}
+		res.HandedOver++
+	}
+	if res.HandedOver > 0 {
+		a.Log.InfoContext(ctx, "outbox entries handed over by the sweeper", "count", res.HandedOver)
+	}
+	return res, nil
+}
+
+func (a *Activities) handOver(ctx context.Context, taskQueue string, e outbox.Entry) error {
+	switch e.Kind {
+	case events.KindDeleteMeeting:
+		var d events.MeetingDeletion
+		if err := json.Unmarshal(e.Payload, &d); err != nil {
+			return fmt.Errorf("payload: %w", err)
+		}
+		return StartMeetingDeletion(ctx, a.Temporal, taskQueue, MeetingRef{App: d.ApplicationID, ConfGrant: d.ConfGrantID,
+			MeetingID: d.MeetingID, EventID: d.EventID})
+	}
+	// A kind this build does not know (a newer one wrote it, mid-deploy):
+	// left for a worker that does.
+	return fmt.Errorf("unknown outbox entry kind %q", e.Kind)
+}
+
+// StartMeetingDeletion starts the durable deletion of a meeting, unless one
+// runs or has completed already (both hands of the outbox may pass it on:
+// the second finds the first's). One that failed may run again.
+func StartMeetingDeletion(ctx context.Context, c WorkflowClient, taskQueue string, m MeetingRef) error {
+	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: DeleteMeetingID(m.ConfGrant, m.MeetingID), TaskQueue: taskQueue, EnableEagerStart: true,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, DeleteMeeting, m)
+	var done *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &done) {
+		return nil
+	}
+	return err
+}
+
+// SettleInput asks for one batch of open create attempts.
+type SettleInput struct {
+	Idle  time.Duration `json:"idle"`
+	Limit int           `json:"limit"`
+}
+
+// SettleResult is what a batch did.
+type SettleResult struct {
+	Seen    int `json:"seen"`
+	Settled int `json:"settled"`
+}
+
+// SettleAttempts settles create attempts left open by workflows that have
+// ended: the meeting they may have made is looked for by its reference; one
+// found on no event is handed to deletion. An attempt whose workflow still
+// runs, or whose host cannot be asked now, is looked at again later.
+func (a *Activities) SettleAttempts(ctx context.Context, in SettleInput) (SettleResult, error) {
+	open, err := a.Meetings.StaleAttempts(ctx, in.Idle, in.Limit)
+	if err != nil {
+		return SettleResult{}, err
+	}
+	res := SettleResult{Seen: len(open)}
+	taskQueue := activity.GetInfo(ctx).TaskQueue
+	for _, at := range open {
+		ended, err := a.workflowEnded(ctx, at)
+		if err == nil && ended {
+			err = a.settle(ctx, taskQueue, at)
+		}
+		if err == nil && ended {
+			res.Settled++
+			continue
+		}
+		if err != nil {
+			a.Log.WarnContext(ctx, "a create attempt could not be settled yet", "op", at.OpID, "err", err)
+		}
+		if err := a.Meetings.PostponeAttempt(ctx, at.OpID); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// workflowEnded reports whether the workflow that made an attempt has ended.
+// A create's operation id is its workflow id; an update's is its run id.
+func (a *Activities) workflowEnded(ctx context.Context, at events.OpenAttempt) (bool, error) {
+	wfID, runID := at.OpID, ""
+	if !strings.HasPrefix(at.OpID, "create-event-") {
+		wfID, runID = UpdateEventID(at.EventID), at.OpID
+	}
+	d, err := a.Temporal.DescribeWorkflowExecution(ctx, wfID, runID)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return true, nil // gone from Temporal's retention: long over
+	}
+	if err != nil {
+		return false, err
+	}
+	return d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+}
+
+func (a *Activities) settle(ctx context.Context, taskQueue string, at events.OpenAttempt) error {
+	var (
+		m     MeetingInfo
+		found bool
+	)
+	err := a.Tokens.Do(ctx, at.ApplicationID, at.ConfGrantID, func(tok grants.AccessToken) error {
+		got, ok, err := a.findByMarker(ctx, tok.Token, at.Marker)
+		m, found = infoOf(got), ok
+		return err
+	})
+	if err != nil {
+		if isDomain(zoomOutcome(err)) {
+			// The grant no longer lets us look (revoked, scope removed):
+			// nobody ever can, through it. Said loudly, once.
+			a.Log.ErrorContext(ctx, "a create attempt cannot be settled: its Zoom grant no longer lets us look for the meeting; "+
+				"check the host's meetings for the reference", "op", at.OpID, "conf_grant_id", at.ConfGrantID, "reference", at.Marker, "err", err)
+			return a.Meetings.CloseAttempt(ctx, at.OpID, events.AttemptUnresolved, nil)
+		}
+		return err
+	}
+	if !found {
+		return a.Meetings.CloseAttempt(ctx, at.OpID, events.AttemptNoMeeting, nil)
+	}
+	on, err := a.Meetings.MeetingOnEvent(ctx, at.ApplicationID, at.ConfGrantID, m.ID)
+	if err != nil {
+		return err
+	}
+	if on {
+		return a.Meetings.CloseAttempt(ctx, at.OpID, events.AttemptOnEvent, &m.ID)
+	}
+	ref := MeetingRef{App: at.ApplicationID, ConfGrant: at.ConfGrantID, MeetingID: m.ID, EventID: at.EventID}
+	if err := StartMeetingDeletion(ctx, a.Temporal, taskQueue, ref); err != nil {
+		return err
+	}
+	a.Log.InfoContext(ctx, "a meeting left by a failed create was handed to deletion", "op", at.OpID, "meeting_id", m.ID)
+	return a.Meetings.CloseAttempt(ctx, at.OpID, events.AttemptCompensated, &m.ID)
+}
