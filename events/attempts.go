@@ -32,10 +32,14 @@ type AttemptLog struct {
 // event row closes it) and reports what earlier attempts left.
 func (s *Store) OpenAttempt(ctx context.Context, a Attempt) (AttemptLog, error) {
 	var l AttemptLog
+	// An operation run again after the sweeper handed its meeting to
+	// deletion (a create retried with its Idempotency-Key after a failure)
+	// starts afresh: that meeting is not to be adopted.
 	err := s.pool.QueryRow(ctx, `WITH prev AS (SELECT uncertain FROM conference_attempts WHERE id = $1)
 		INSERT INTO conference_attempts (id, application_id, event_id, conf_grant_id, marker, attempts, uncertain)
 		VALUES ($1, $2, $3, $4, $5, 1, true) ON CONFLICT (id) DO UPDATE SET attempts = conference_attempts.attempts + 1,
-		uncertain = true, updated_at = now()
+		uncertain = true, updated_at = now(), state = 'pending',
+		meeting_id = CASE WHEN conference_attempts.state = 'compensated' THEN NULL ELSE conference_attempts.meeting_id END
 		RETURNING COALESCE((SELECT uncertain FROM prev), false), meeting_id`,
 		a.OpID, a.ApplicationID, a.EventID, a.ConfGrantID, a.Marker).Scan(&l.PrevUncertain, &l.MeetingID)
 	return l, err
@@ -112,15 +116,36 @@ const (
 )
 
 // CloseAttempt records how an open attempt was settled; meetingID is the
-// meeting found, if any. An attempt closed meanwhile is left as it is.
-func (s *Store) CloseAttempt(ctx context.Context, opID, state string, meetingID *int64) error {
-	_, err := s.pool.Exec(ctx, `UPDATE conference_attempts SET state = $2, uncertain = false, meeting_id = COALESCE($3, meeting_id),
-		updated_at = now() WHERE id = $1 AND state = 'pending'`, opID, state, meetingID)
-	return err
+// meeting found, if any. It reports false, changing nothing, if the attempt
+// was touched since it was read (its operation runs again: a retried create).
+func (s *Store) CloseAttempt(ctx context.Context, at OpenAttempt, state string, meetingID *int64) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE conference_attempts SET state = $2, uncertain = false, meeting_id = COALESCE($3, meeting_id),
+		updated_at = now() WHERE id = $1 AND state = 'pending' AND updated_at = $4`, at.OpID, state, meetingID, at.UpdatedAt)
+	return tag.RowsAffected() == 1, err
+}
+
+// CompensateAttempt closes an open attempt whose meeting is on no event and,
+// in the same transaction, records the meeting's deletion in the outbox. It
+// reports false, changing nothing, if the attempt was touched since it was
+// read.
+func (s *Store) CompensateAttempt(ctx context.Context, at OpenAttempt, meetingID int64) (bool, error) {
+	closed := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE conference_attempts SET state = 'compensated', uncertain = false, meeting_id = $2,
+			updated_at = now() WHERE id = $1 AND state = 'pending' AND updated_at = $3`, at.OpID, meetingID, at.UpdatedAt)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		closed = true
+		_, err = s.outbox.Add(ctx, tx, at.ApplicationID, KindDeleteMeeting, MeetingDeletion{ApplicationID: at.ApplicationID,
+			ConfGrantID: at.ConfGrantID, MeetingID: meetingID, EventID: at.EventID})
+		return err
+	})
+	return closed && err == nil, err
 }
 
 // PostponeAttempt leaves an open attempt for a later sweep (Zoom could not
-// be asked now).
+// be asked now, or its workflow still runs).
 func (s *Store) PostponeAttempt(ctx context.Context, opID string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE conference_attempts SET updated_at = now() WHERE id = $1 AND state = 'pending'`, opID)
 	return err

@@ -37,7 +37,8 @@ type MeetingLog interface {
 	SettleAttempt(ctx context.Context, opID string) error
 	RecordOrphan(ctx context.Context, o events.Orphan) error
 	StaleAttempts(ctx context.Context, idle time.Duration, limit int) ([]events.OpenAttempt, error)
-	CloseAttempt(ctx context.Context, opID, state string, meetingID *int64) error
+	CloseAttempt(ctx context.Context, at events.OpenAttempt, state string, meetingID *int64) (bool, error)
+	CompensateAttempt(ctx context.Context, at events.OpenAttempt, meetingID int64) (bool, error)
 	PostponeAttempt(ctx context.Context, opID string) error
 	MeetingOnEvent(ctx context.Context, appID, confGrantID uuid.UUID, meetingID int64) (bool, error)
 }

@@ -78,6 +78,12 @@ func storeError(err error) error {
 	return err
 }
 
+// isDBUnavailable: the database gave no answer, so a write's outcome is unknown.
+func isDBUnavailable(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.Type() == errDBUnavailable
+}
+
 func isDomain(err error) bool {
 	var ae *temporal.ApplicationError
 	return errors.As(err, &ae) && ae.Type() == errDomain

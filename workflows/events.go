@@ -99,7 +99,15 @@ func CreateEvent(ctx workflow.Context, in CreateEventInput) (EventResult, error)
 	ev = attach(ev, in.ConfGrantID, m, ev.Conferencing.Autocreate)
 	var out EventRecord
 	if err := workflow.ExecuteLocalActivity(dbLA(ctx), a.InsertEvent, StoreEventInput{Event: ev, OpID: opID}).Get(ctx, &out); err != nil {
-		compensate(ctx, created)
+		// The database refusing the row means no row: the meeting goes at
+		// once. The database unreachable means the row may have been
+		// written with the answer lost: the attempt log, still open, lets
+		// the sweeper decide once the database answers (a meeting on no
+		// event is deleted), and a retry under the same Idempotency-Key
+		// adopts the meeting first.
+		if !isDBUnavailable(err) || workflow.GetVersion(ctx, versionCreateLeavesUnknown, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			compensate(ctx, created)
+		}
 		return EventResult{}, finalError(err, stepStoreEvent)
 	}
 	return EventResult{V: ContractVersion, Event: out}, nil
@@ -279,6 +287,9 @@ const (
 	versionSettlePatch = "settle-uncertain-patch"
 	// versionRepairUndo: a meeting that cannot be put back is repaired.
 	versionRepairUndo = "repair-failed-undo"
+	// versionCreateLeavesUnknown (CreateEvent): a row write whose outcome
+	// is unknown leaves its meeting to the sweeper instead of deleting it.
+	versionCreateLeavesUnknown = "create-leaves-unknown-row"
 )
 
 // settleBudget bounds each settling step, so that a PATCH that used its own

@@ -94,12 +94,15 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 	run, err := s.start(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: s.TaskQueue, EnableEagerStart: true,
 		WorkflowExecutionTimeout: 2 * time.Minute, WorkflowTaskTimeout: workflowTaskTimeout,
-		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		// A retry under the same Idempotency-Key runs a failed create again
+		// (it failed for now: Zoom or the database down), and gets a
+		// completed one's result.
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 	}, CreateEvent, input)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
-		// A retry (same Idempotency-Key) after the first run closed: its result.
+		// A retry (same Idempotency-Key) after the first run completed: its result.
 		run, err = s.Temporal.GetWorkflow(ctx, id, ""), nil
 	}
 	if err != nil {

@@ -184,11 +184,10 @@ func (a *Activities) SettleAttempts(ctx context.Context, in SettleInput) (Settle
 		return SettleResult{}, err
 	}
 	res := SettleResult{Seen: len(open)}
-	taskQueue := activity.GetInfo(ctx).TaskQueue
 	for _, at := range open {
 		ended, err := a.workflowEnded(ctx, at)
 		if err == nil && ended {
-			err = a.settle(ctx, taskQueue, at)
+			err = a.settle(ctx, at)
 		}
 		if err == nil && ended {
 			res.Settled++
@@ -222,7 +221,7 @@ func (a *Activities) workflowEnded(ctx context.Context, at events.OpenAttempt) (
 	return d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
-func (a *Activities) settle(ctx context.Context, taskQueue string, at events.OpenAttempt) error {
+func (a *Activities) settle(ctx context.Context, at events.OpenAttempt) error {
 	var (
 		m     MeetingInfo
 		found bool
@@ -232,30 +231,35 @@ func (a *Activities) settle(ctx context.Context, taskQueue string, at events.Ope
 		m, found = infoOf(got), ok
 		return err
 	})
-	if err != nil {
-		if isDomain(zoomOutcome(err)) {
-			// The grant no longer lets us look (revoked, scope removed):
-			// nobody ever can, through it. Said loudly, once.
-			a.Log.ErrorContext(ctx, "a create attempt cannot be settled: its Zoom grant no longer lets us look for the meeting; "+
-				"check the host's meetings for the reference", "op", at.OpID, "conf_grant_id", at.ConfGrantID, "reference", at.Marker, "err", err)
-			return a.Meetings.CloseAttempt(ctx, at.OpID, events.AttemptUnresolved, nil)
+	closed := false
+	switch {
+	case err != nil && isDomain(zoomOutcome(err)):
+		// The grant no longer lets us look (revoked, scope removed):
+		// nobody ever can, through it. Said loudly, once.
+		a.Log.ErrorContext(ctx, "a create attempt cannot be settled: its Zoom grant no longer lets us look for the meeting; "+
+			"check the host's meetings for the reference", "op", at.OpID, "conf_grant_id", at.ConfGrantID, "reference", at.Marker, "err", err)
+		closed, err = a.Meetings.CloseAttempt(ctx, at, events.AttemptUnresolved, nil)
+	case err != nil:
+		return err
+	case !found:
+		closed, err = a.Meetings.CloseAttempt(ctx, at, events.AttemptNoMeeting, nil)
+	default:
+		on, oerr := a.Meetings.MeetingOnEvent(ctx, at.ApplicationID, at.ConfGrantID, m.ID)
+		switch {
+		case oerr != nil:
+			return oerr
+		case on:
+			closed, err = a.Meetings.CloseAttempt(ctx, at, events.AttemptOnEvent, &m.ID)
+		default:
+			// Through the outbox, in the attempt's own transaction: the
+			// next drain starts the deletion.
+			if closed, err = a.Meetings.CompensateAttempt(ctx, at, m.ID); closed && err == nil {
+				a.Log.InfoContext(ctx, "a meeting left by a failed create is handed to deletion", "op", at.OpID, "meeting_id", m.ID)
+			}
 		}
-		return err
 	}
-	if !found {
-		return a.Meetings.CloseAttempt(ctx, at.OpID, events.AttemptNoMeeting, nil)
+	if err == nil && !closed {
+		a.Log.InfoContext(ctx, "a create attempt was taken up again while it was being settled; left to it", "op", at.OpID)
 	}
-	on, err := a.Meetings.MeetingOnEvent(ctx, at.ApplicationID, at.ConfGrantID, m.ID)
-	if err != nil {
-		return err
-	}
-	if on {
-		return a.Meetings.CloseAttempt(ctx, at.OpID, events.AttemptOnEvent, &m.ID)
-	}
-	ref := MeetingRef{App: at.ApplicationID, ConfGrant: at.ConfGrantID, MeetingID: m.ID, EventID: at.EventID}
-	if err := StartMeetingDeletion(ctx, a.Temporal, taskQueue, ref); err != nil {
-		return err
-	}
-	a.Log.InfoContext(ctx, "a meeting left by a failed create was handed to deletion", "op", at.OpID, "meeting_id", m.ID)
-	return a.Meetings.CloseAttempt(ctx, at.OpID, events.AttemptCompensated, &m.ID)
+	return err
 }

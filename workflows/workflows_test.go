@@ -163,17 +163,19 @@ func TestCreateEventMakesTheMeetingThenTheRow(t *testing.T) {
 	env.AssertExpectations(t)
 }
 
-func TestCreateEventDeletesTheMeetingWhenTheRowFails(t *testing.T) {
+// rowRefused is the database's final refusal of an event row: no row.
+var rowRefused = toTemporal(apperr.InvalidField("title", "a value cannot be stored"))
+
+func TestCreateEventDeletesTheMeetingWhenTheRowIsRefused(t *testing.T) {
 	env := testEnv(t)
 	in := autocreateInput()
 	env.OnActivity(a.CreateMeeting, mock.Anything, mock.Anything).Return(meeting(12345678901), nil).Once()
-	env.OnActivity(a.InsertEvent, mock.Anything, mock.Anything).
-		Return(EventRecord{}, temporal.NewNonRetryableApplicationError("disk full", "db", nil)).Once()
+	env.OnActivity(a.InsertEvent, mock.Anything, mock.Anything).Return(EventRecord{}, rowRefused).Once()
 	var removed MeetingRef
 	env.OnActivity(a.RemoveMeeting, mock.Anything, mock.Anything).Run(argOf(&removed)).Return(nil).Once()
 	env.ExecuteWorkflow(CreateEvent, in)
-	if domainKind(t, env) != apperr.Internal {
-		t.Fatalf("a row failure is ours: %v", env.GetWorkflowError())
+	if domainKind(t, env) != apperr.Invalid {
+		t.Fatalf("the refusal is the answer: %v", env.GetWorkflowError())
 	}
 	if removed.MeetingID != 12345678901 || removed.ConfGrant != in.ConfGrantID || removed.EventID != in.Event.ID {
 		t.Fatalf("compensation removed %+v, want the created meeting", removed)
@@ -185,8 +187,7 @@ func TestCreateEventHandsAnUndeletableMeetingToTheDurableDeletion(t *testing.T) 
 	env := testEnv(t)
 	in := autocreateInput()
 	env.OnActivity(a.CreateMeeting, mock.Anything, mock.Anything).Return(meeting(5), nil).Once()
-	env.OnActivity(a.InsertEvent, mock.Anything, mock.Anything).
-		Return(EventRecord{}, temporal.NewNonRetryableApplicationError("disk full", "db", nil)).Once()
+	env.OnActivity(a.InsertEvent, mock.Anything, mock.Anything).Return(EventRecord{}, rowRefused).Once()
 	env.OnActivity(a.RemoveMeeting, mock.Anything, mock.Anything).
 		Return(unavailable(false, "zoom down")).Maybe()
 	deleted := deletions(env)
@@ -198,6 +199,25 @@ func TestCreateEventHandsAnUndeletableMeetingToTheDurableDeletion(t *testing.T) 
 		t.Fatalf("durable deletions: %+v, want meeting 5", *deleted)
 	}
 	env.AssertExpectations(t)
+}
+
+// The database unreachable while the row is written: the row may exist
+// with its answer lost, so the meeting is not deleted; the attempt log stays
+// open for the sweeper, and the caller is told to retry (503).
+func TestCreateEventLeavesAnUnknownRowToTheSweeper(t *testing.T) {
+	env := testEnv(t)
+	in := autocreateInput()
+	env.OnActivity(a.CreateMeeting, mock.Anything, mock.Anything).Return(meeting(7), nil).Once()
+	env.OnActivity(a.InsertEvent, mock.Anything, mock.Anything).Return(EventRecord{}, storeError(errors.New("connection refused")))
+	deleted := deletions(env)
+	env.ExecuteWorkflow(CreateEvent, in)
+	if domainKind(t, env) != apperr.Unavailable {
+		t.Fatalf("the database down: %v, want Unavailable", env.GetWorkflowError())
+	}
+	if len(*deleted) != 0 {
+		t.Fatalf("durable deletions: %+v, want none", *deleted)
+	}
+	env.AssertExpectations(t) // RemoveMeeting has no mock: calling it fails the run
 }
 
 func TestCreateEventWithoutZoomWritesOnlyTheRow(t *testing.T) {

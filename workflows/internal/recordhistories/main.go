@@ -366,8 +366,13 @@ func (f *fakes) RecordOrphan(context.Context, events.Orphan) error { return nil 
 func (f *fakes) StaleAttempts(context.Context, time.Duration, int) ([]events.OpenAttempt, error) {
 	return nil, nil
 }
-func (f *fakes) CloseAttempt(context.Context, string, string, *int64) error { return nil }
-func (f *fakes) PostponeAttempt(context.Context, string) error              { return nil }
+func (f *fakes) CloseAttempt(context.Context, events.OpenAttempt, string, *int64) (bool, error) {
+	return true, nil
+}
+func (f *fakes) CompensateAttempt(context.Context, events.OpenAttempt, int64) (bool, error) {
+	return true, nil
+}
+func (f *fakes) PostponeAttempt(context.Context, string) error { return nil }
 func (f *fakes) MeetingOnEvent(context.Context, uuid.UUID, uuid.UUID, int64) (bool, error) {
 	return false, nil
 }
