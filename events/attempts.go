@@ -26,6 +26,9 @@ type AttemptLog struct {
 	PrevUncertain bool
 	// MeetingID: a meeting an earlier attempt recorded, if any.
 	MeetingID *int64
+	// Done: the operation's event row recorded MeetingID already; the
+	// attempt was not reopened.
+	Done bool
 }
 
 // OpenAttempt logs an attempt as uncertain (until SettleAttempt or the
@@ -35,13 +38,17 @@ func (s *Store) OpenAttempt(ctx context.Context, a Attempt) (AttemptLog, error) 
 	// An operation run again after the sweeper handed its meeting to
 	// deletion (a create retried with its Idempotency-Key after a failure)
 	// starts afresh: that meeting is not to be adopted.
-	err := s.pool.QueryRow(ctx, `WITH prev AS (SELECT uncertain FROM conference_attempts WHERE id = $1)
-		INSERT INTO conference_attempts (id, application_id, event_id, conf_grant_id, marker, attempts, uncertain)
+	// An operation whose event row recorded its meeting (done) is not
+	// reopened: it is being replayed, and its meeting is that one.
+	err := s.pool.QueryRow(ctx, `WITH prev AS (SELECT uncertain, state, meeting_id FROM conference_attempts WHERE id = $1),
+		opened AS (INSERT INTO conference_attempts (id, application_id, event_id, conf_grant_id, marker, attempts, uncertain)
 		VALUES ($1, $2, $3, $4, $5, 1, true) ON CONFLICT (id) DO UPDATE SET attempts = conference_attempts.attempts + 1,
 		uncertain = true, updated_at = now(), state = 'pending',
 		meeting_id = CASE WHEN conference_attempts.state = 'compensated' THEN NULL ELSE conference_attempts.meeting_id END
-		RETURNING COALESCE((SELECT uncertain FROM prev), false), meeting_id`,
-		a.OpID, a.ApplicationID, a.EventID, a.ConfGrantID, a.Marker).Scan(&l.PrevUncertain, &l.MeetingID)
+		WHERE conference_attempts.state <> 'done' RETURNING meeting_id)
+		SELECT COALESCE((SELECT uncertain FROM prev), false), COALESCE((SELECT state = 'done' FROM prev), false),
+		CASE WHEN EXISTS (SELECT 1 FROM opened) THEN (SELECT meeting_id FROM opened) ELSE (SELECT meeting_id FROM prev) END`,
+		a.OpID, a.ApplicationID, a.EventID, a.ConfGrantID, a.Marker).Scan(&l.PrevUncertain, &l.Done, &l.MeetingID)
 	return l, err
 }
 

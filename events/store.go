@@ -30,6 +30,9 @@ type Store struct {
 // through ob, in the same transaction.
 func NewStore(pool *pgxpool.Pool, ob outbox.Writer) *Store { return &Store{pool: pool, outbox: ob} }
 
+// ErrDeleted means the event was deleted: it is not written again.
+var ErrDeleted = apperr.NotFoundf("the event was deleted while it was being created")
+
 // ErrVersion means the event changed since it was read.
 var ErrVersion = errors.New("events: the event changed concurrently")
 
@@ -215,17 +218,23 @@ func eventArgs(e Event) []any {
 // its meeting) the same statement closes that operation's attempt log,
 // recording the meeting: from then on the meeting is known by its event.
 func (s *Store) InsertEvent(ctx context.Context, e Event, opID string) (Event, error) {
+	// An event deleted already (a replayed create, after the delete) is not
+	// written again.
 	rows, err := s.pool.Query(ctx, `WITH closed AS (UPDATE conference_attempts SET state = 'done', uncertain = false,
 		meeting_id = $18, updated_at = now() WHERE $19 <> '' AND id = $19) INSERT INTO events (id, application_id, grant_id, calendar_id, title, description, location,
 		busy, status, visibility, participants, when_json, starts_at, ends_at, metadata, conferencing, conf_grant_id, conf_meeting_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING `+eventColumns, append(eventArgs(e), opID)...)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
+		WHERE NOT EXISTS (SELECT 1 FROM event_tombstones WHERE id = $1) RETURNING `+eventColumns, append(eventArgs(e), opID)...)
 	if err != nil {
 		return Event{}, err
 	}
 	out, err := pgx.CollectExactlyOneRow(rows, scanEvent)
 	var pg *pgconn.PgError
-	if errors.As(err, &pg) && pg.Code == "23505" {
+	switch {
+	case errors.As(err, &pg) && pg.Code == "23505":
 		return Event{}, apperr.Conflictf("event %s exists already", e.ID)
+	case errors.Is(err, pgx.ErrNoRows):
+		return Event{}, ErrDeleted
 	}
 	return out, err
 }
@@ -303,6 +312,10 @@ func (s *Store) DeleteEvent(ctx context.Context, appID, grantID uuid.UUID, id st
 			return err
 		}
 		r.Event = ev
+		if _, err := tx.Exec(ctx, `INSERT INTO event_tombstones (id, application_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+			ev.ID, appID); err != nil {
+			return err
+		}
 		if ev.ConfMeetingID == nil || ev.ConfGrantID == nil {
 			return nil
 		}

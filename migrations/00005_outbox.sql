@@ -22,11 +22,21 @@ CREATE INDEX outbox_due ON outbox (due_at, id);
 -- instead of taking it for a concurrent one.
 ALTER TABLE events ADD COLUMN last_write text;
 
+-- Deleted events, by id: a create workflow replayed after its event was
+-- deleted (its worker died before Temporal recorded the row write) must not
+-- write the row again.
+CREATE TABLE event_tombstones (
+    id             uuid PRIMARY KEY,
+    application_id uuid NOT NULL REFERENCES applications (id) ON DELETE CASCADE,
+    deleted_at     timestamptz NOT NULL DEFAULT now()
+);
+
 -- Create attempts still open (no event recorded their meeting, no answer
 -- settled them): the sweeper looks at the old ones.
 CREATE INDEX conference_attempts_open ON conference_attempts (updated_at) WHERE state = 'pending' AND uncertain;
 
 -- +goose Down
 DROP INDEX conference_attempts_open;
+DROP TABLE event_tombstones;
 ALTER TABLE events DROP COLUMN last_write;
 DROP TABLE outbox;

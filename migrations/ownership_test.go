@@ -31,6 +31,7 @@ var owners = map[string]string{
 	"conference_orphans":  "events",
 	"idempotency_keys":    "events",
 	"outbox":              "internal/outbox",
+	"event_tombstones":    "events",
 }
 
 var createTable = regexp.MustCompile(`(?i)CREATE TABLE\s+(\w+)`)

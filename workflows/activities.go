@@ -183,6 +183,17 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 		if l.err != nil {
 			return l.err
 		}
+		if l.log.Done && l.log.MeetingID != nil {
+			// Replayed after its row was written: that meeting, whatever
+			// has become of it since (its event may be gone, and with it
+			// the meeting). Never a second one.
+			got, err := a.Zoom.GetMeeting(ctx, tok.Token, *l.log.MeetingID)
+			if err != nil {
+				got = zoom.Meeting{ID: *l.log.MeetingID}
+			}
+			m = got
+			return nil
+		}
 		if l.log.MeetingID != nil {
 			got, err := a.Zoom.GetMeeting(ctx, tok.Token, *l.log.MeetingID)
 			if err == nil {
