@@ -115,6 +115,7 @@ type simMeeting struct {
 	ID        int64  `json:"id"`
 	Topic     string `json:"topic"`
 	StartTime string `json:"start_time"`
+	Duration  int    `json:"duration"`
 	JoinURL   string `json:"join_url"`
 }
 

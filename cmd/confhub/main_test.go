@@ -32,6 +32,11 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
+	// Helper mode: a Temporal server that a test can kill and start again
+	// (harness_test.go).
+	if addr := os.Getenv("CONFHUB_TEST_TEMPORAL"); addr != "" {
+		os.Exit(runTemporalServer(addr, os.Getenv("CONFHUB_TEST_TEMPORAL_DB")))
+	}
 	os.Exit(pgtest.Run(m))
 }
 
