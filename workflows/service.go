@@ -88,6 +88,8 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 	}
 	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
+	ctx, unwatch := s.watchTemporal(ctx)
+	defer unwatch()
 	id := CreateEventID(input.Event.ID)
 	handoff, forget := s.Handoff.Expect(id)
 	defer forget()
@@ -142,6 +144,8 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 		Patch: PatchOf(plan.Patch), ConfGrantID: plan.ConfGrant}
 	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
+	ctx, unwatch := s.watchTemporal(ctx)
+	defer unwatch()
 	id := UpdateEventID(plan.Stored.ID)
 	for {
 		run, err := s.start(ctx, client.StartWorkflowOptions{
@@ -157,6 +161,9 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 		if errors.As(err, &started) {
 			// Another update of this event is running: wait for it, then go.
 			_ = s.Temporal.GetWorkflow(ctx, id, "").Get(ctx, nil)
+			if errors.Is(context.Cause(ctx), errTemporalDown) {
+				return events.Event{}, s.waitError(ctx, ctx.Err())
+			}
 			if ctx.Err() != nil {
 				return events.Event{}, &apperr.Error{Kind: apperr.Conflict, Message: "the event is busy with another update; try again"}
 			}
@@ -213,9 +220,53 @@ func observe(workflow string, err error) error {
 	return err
 }
 
+// errTemporalDown ends a wait whose Temporal stopped answering.
+var errTemporalDown = errors.New("temporal stopped answering")
+
+// Checks of Temporal while a request waits for its workflow: two failed
+// in a row end the wait with 503, instead of holding the caller until
+// RequestTimeout.
+const (
+	healthEvery   = 2 * time.Second
+	healthTimeout = time.Second
+)
+
+// watchTemporal returns ctx, cancelled with errTemporalDown if Temporal
+// stops answering; call stop when the wait is over.
+func (s *Service) watchTemporal(ctx context.Context) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		tick := time.NewTicker(healthEvery)
+		defer tick.Stop()
+		for failed := 0; ; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			hctx, hcancel := context.WithTimeout(ctx, healthTimeout)
+			_, err := s.Temporal.CheckHealth(hctx, &client.CheckHealthRequest{})
+			hcancel()
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err == nil:
+				failed = 0
+			default:
+				if failed++; failed == 2 {
+					cancel(errTemporalDown)
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
 func (s *Service) waitError(ctx context.Context, err error) error {
-	if ctx.Err() == nil && temporalDown(err) {
-		return temporalError("waiting for the workflow", err)
+	if errors.Is(context.Cause(ctx), errTemporalDown) || (ctx.Err() == nil && temporalDown(err)) {
+		return &apperr.Error{Kind: apperr.Unavailable, Err: err, Message: "the workflow engine became unavailable while the request waited; " +
+			"the request completes or rolls back on its own: retry shortly (a create with the same Idempotency-Key gets its result)"}
 	}
 	if ctx.Err() != nil {
 		return &apperr.Error{Kind: apperr.ProviderTimeout, Err: err,

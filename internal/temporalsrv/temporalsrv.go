@@ -6,6 +6,7 @@ package temporalsrv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,25 +100,39 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 
 	cfg := &config.Config{}
-	service := func(grpcPort int) (config.Service, error) {
-		if grpcPort == 0 {
-			if grpcPort, err = freePort(host); err != nil {
-				return config.Service{}, err
-			}
+	// The services' internal ports are kept beside a SQLite store and taken
+	// again on the next start: the store remembers the cluster's members by
+	// address, and a server restarted after a crash on other ports would
+	// wait for its dead former self to answer (ringpop's join), then fail.
+	saved := loadPorts(o.SQLiteFile)
+	pick := func(name string, p int) (int, error) {
+		if p != 0 {
+			return p, nil
 		}
-		mport, err := freePort(host)
-		return config.Service{RPC: config.RPC{GRPCPort: grpcPort, MembershipPort: mport, BindOnIP: host}}, err
+		if p := saved[name]; p != 0 && free(net.JoinHostPort(host, strconv.Itoa(p))) == nil {
+			return p, nil
+		}
+		return freePort(host)
 	}
+	chosen := map[string]int{}
 	cfg.Services = map[string]config.Service{}
 	for i, name := range []string{"frontend", "history", "matching", "worker"} {
 		p := 0
 		if i == 0 {
 			p = port
 		}
-		if cfg.Services[name], err = service(p); err != nil {
+		grpcPort, err := pick(name+".grpc", p)
+		if err != nil {
 			return nil, err
 		}
+		mport, err := pick(name+".membership", 0)
+		if err != nil {
+			return nil, err
+		}
+		chosen[name+".grpc"], chosen[name+".membership"] = grpcPort, mport
+		cfg.Services[name] = config.Service{RPC: config.RPC{GRPCPort: grpcPort, MembershipPort: mport, BindOnIP: host}}
 	}
+	savePorts(o.SQLiteFile, chosen)
 	metricsPort, err := freePort(host)
 	if err != nil {
 		return nil, err
@@ -331,3 +346,25 @@ func (s slogLogger) Fatal(msg string, tags ...tag.Tag) {
 }
 
 var _ tlog.Logger = slogLogger{}
+
+// loadPorts reads the ports a server on this SQLite store used last time
+// (none for a PostgreSQL store, or a first start).
+func loadPorts(sqliteFile string) map[string]int {
+	ports := map[string]int{}
+	if sqliteFile == "" {
+		return ports
+	}
+	b, err := os.ReadFile(sqliteFile + ".ports")
+	if err == nil {
+		_ = json.Unmarshal(b, &ports)
+	}
+	return ports
+}
+
+func savePorts(sqliteFile string, ports map[string]int) {
+	if sqliteFile == "" {
+		return
+	}
+	b, _ := json.Marshal(ports)
+	_ = os.WriteFile(sqliteFile+".ports", b, 0o600)
+}
