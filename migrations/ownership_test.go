@@ -30,6 +30,8 @@ var owners = map[string]string{
 	"conference_attempts": "events",
 	"conference_orphans":  "events",
 	"idempotency_keys":    "events",
+
+	"zoom_webhook_receipts": "grants",
 }
 
 var createTable = regexp.MustCompile(`(?i)CREATE TABLE\s+(\w+)`)
