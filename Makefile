@@ -22,6 +22,7 @@ run: postgres
 test: postgres vet openapi-lint
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -fuzz=FuzzRequestDecoders -fuzztime=$(FUZZTIME) ./api
+	$(GO) test -run='^$$' -fuzz=FuzzZoomNotice -fuzztime=$(FUZZTIME) ./grants
 
 ## bench: event creation with Zoom autocreate vs the bare-Temporal floor, at concurrency 1 and 32
 bench: postgres
@@ -38,6 +39,7 @@ vet:
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzRequestDecoders -fuzztime=5m ./api
+	$(GO) test -run='^$$' -fuzz=FuzzZoomNotice -fuzztime=5m ./grants
 
 ## openapi-lint: api/openapi.yaml must be valid OpenAPI (rules: redocly.yaml)
 # The API tests check exchanges against the document; this checks the document
