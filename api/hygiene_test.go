@@ -211,6 +211,10 @@ func TestUnstorableTextAnywhereIsA400(t *testing.T) {
 		r := e.serve(newRequest(c.method, c.path, c.query, c.header, c.body))
 		e.expectTextRefused(r, fmt.Sprintf("%s %s?%s %q %q", c.method, c.path, c.query, c.header, c.body), c.field, c.reason)
 	}
+	// JSON sent with curl's default form Content-Type is judged as the JSON it is.
+	r := e.serve(newRequest("POST", "/v3/connectors", "", map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		`{"provider":"zoom","name":"a\u0000","settings":{"client_id":"c","client_secret":"s"}}`))
+	e.expectTextRefused(r, "JSON as a form, without credentials", "name", reasonNUL)
 	// The OAuth endpoints answer in their own shape.
 	for _, c := range []struct{ path, query, body, ctype string }{
 		{"/v3/connect/revoke", "token=gt_%00", "", ""},

@@ -159,12 +159,13 @@ func requestTextProblem(c echo.Context) *apperr.Error {
 			}
 		}
 	}
-	return bodyTextProblem(req)
+	return bodyTextProblem(req, oauthRoutes[c.Path()])
 }
 
-// bodyTextProblem judges the body, then hands it on unread to the handler
-// (with the read error, if any: an oversized body is the handler's to report).
-func bodyTextProblem(req *http.Request) *apperr.Error {
+// bodyTextProblem judges the body as its route will read it, then hands it
+// on unread to the handler (with the read error, if any: an oversized body
+// is the handler's to report).
+func bodyTextProblem(req *http.Request, formsToo bool) *apperr.Error {
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil
 	}
@@ -174,15 +175,17 @@ func bodyTextProblem(req *http.Request) *apperr.Error {
 		return nil
 	}
 	req.Body = io.NopCloser(bytes.NewReader(body))
-	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+	// Only the OAuth endpoints take forms.
+	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); formsToo && mt == "application/x-www-form-urlencoded" {
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
 			return nil // malformed: the form decoder says so
 		}
 		return formTextProblem(form, "form field")
 	}
-	// Content-Type is not enforced for JSON: every other body is judged as
-	// JSON, and one that is not JSON is left to the decoder to refuse.
+	// Content-Type is not enforced for JSON (curl's default form type
+	// works): every other body is judged as JSON, and one that is not JSON
+	// is left to the decoder to refuse.
 	if err := strictjson.CheckText(body, ""); err != nil {
 		e, _ := apperr.As(err)
 		return e
