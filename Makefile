@@ -22,6 +22,7 @@ run: postgres
 test: postgres vet openapi-lint
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run='^$$' -fuzz=FuzzRequestDecoders -fuzztime=$(FUZZTIME) ./api
+	$(GO) test -run='^$$' -fuzz=FuzzZoomNotice -fuzztime=$(FUZZTIME) ./grants
 
 ## chaos: the chaos test in full (CONFHUB_CHAOS=full), 5 runs in a row, each printing its figures
 # Two serve processes killed with kill -9 mid-request under ~400 mixed writes,
@@ -45,6 +46,7 @@ vet:
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzRequestDecoders -fuzztime=5m ./api
+	$(GO) test -run='^$$' -fuzz=FuzzZoomNotice -fuzztime=5m ./grants
 
 ## openapi-lint: api/openapi.yaml must be valid OpenAPI (rules: redocly.yaml)
 # The API tests check exchanges against the document; this checks the document

@@ -580,7 +580,9 @@ func TestZoomWebhookVerification(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	body := fmt.Sprintf(`{"event":"app_deauthorized","event_ts":1,"payload":{"account_id":%q,"user_id":%q,"client_id":%q}}`, z.user.AccountID, z.user.ID, z.clientID)
+	// event_ts is when the user removed the app (milliseconds), as Zoom sends it.
+	body := fmt.Sprintf(`{"event":"app_deauthorized","event_ts":%d,"payload":{"account_id":%q,"user_id":%q,"client_id":%q}}`,
+		e.clock.Now().UnixMilli(), z.user.AccountID, z.user.ID, z.clientID)
 	now := fmt.Sprint(e.clock.Now().Unix())
 	stale := fmt.Sprint(e.clock.Now().Add(-6 * time.Minute).Unix())
 	for name, c := range map[string][3]string{

@@ -132,7 +132,7 @@ func New(deps Deps) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.requestID)
-	e.Use(s.logRequests, s.recoverPanics, limitBody)
+	e.Use(s.logRequests, s.recoverPanics, limitBody, storableText)
 	for _, r := range s.Routes() {
 		var mw []echo.MiddlewareFunc
 		if r.Auth != Public || strings.HasPrefix(r.Path, "/v3/") {

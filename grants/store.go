@@ -158,7 +158,7 @@ func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, u 
 		}
 		rows, err := tx.Query(ctx, `UPDATE grants SET grant_status = 'valid', invalid_reason = NULL, connector_id = $3,
 			email = $4, name = NULLIF($5, ''), provider_account_id = $6, scope = $7, access_token_enc = $8, refresh_token_enc = $9,
-			access_expires_at = $10, token_version = token_version + 1, last_refreshed_at = $11, updated_at = now()
+			access_expires_at = $10, token_version = token_version + 1, last_refreshed_at = $11, connected_at = $11, updated_at = now()
 			WHERE application_id = $1 AND id = $2 RETURNING `+grantColumns,
 			appID, id, connectorID, u.Email, name, u.AccountID, tok.Scopes, access, refresh, tok.Expiry, now)
 		if err != nil {
@@ -214,13 +214,42 @@ func lockOrInsert(ctx context.Context, tx pgx.Tx, appID, connectorID uuid.UUID, 
 	return id, nil
 }
 
-// invalidateZoomUser marks every Zoom grant of the user in the application
-// invalid and erases its tokens (the user removed the app in Zoom).
-func (s *Store) invalidateZoomUser(ctx context.Context, appID uuid.UUID, zoomUserID, reason string) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE grants SET grant_status = 'invalid', invalid_reason = $3,
-		access_token_enc = NULL, refresh_token_enc = NULL, access_expires_at = NULL, token_version = token_version + 1,
-		updated_at = now() WHERE application_id = $1 AND provider = 'zoom' AND provider_user_id = $2`, appID, zoomUserID, reason)
-	return tag.RowsAffected(), err
+// applyZoomDeauthorization applies a verified deauthorization once: it
+// records the notice's receipt (the SHA-256 of its signature, kept until
+// expires) and marks invalid, erasing their tokens, the Zoom grants of the
+// user in those applications that were connected no later than at, when the
+// user removed the app. A receipt already there means the notice was
+// applied: first is false and nothing changes. A grant connected after at
+// holds tokens Zoom issued after the removal, which the notice does not
+// touch. Zoom's times have milliseconds: a connection in the notice's own
+// millisecond counts as before it. Receipts past their expiry are pruned on
+// the way.
+func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, expires, now time.Time, appIDs []uuid.UUID,
+	zoomUserID string, at time.Time, reason string) (first bool, invalidated int64, err error) {
+	// Pruned outside the transaction: notices arriving together do not wait
+	// on each other's row locks for it.
+	if _, err := s.pool.Exec(ctx, `DELETE FROM zoom_webhook_receipts WHERE expires_at < $1`, now); err != nil {
+		return false, 0, err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO zoom_webhook_receipts (signature_sha256, expires_at) VALUES ($1, $2)
+			ON CONFLICT (signature_sha256) DO NOTHING`, receipt, expires)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		first = true
+		tag, err = tx.Exec(ctx, `UPDATE grants SET grant_status = 'invalid', invalid_reason = $3,
+			access_token_enc = NULL, refresh_token_enc = NULL, access_expires_at = NULL, token_version = token_version + 1,
+			updated_at = now() WHERE application_id = ANY($1) AND provider = 'zoom' AND provider_user_id = $2
+			AND date_trunc('milliseconds', connected_at) <= $4`,
+			appIDs, zoomUserID, reason, at)
+		invalidated = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, 0, err
+	}
+	return first, invalidated, nil
 }
 
 // invalidate marks a grant invalid and erases its tokens, in tx.

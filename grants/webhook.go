@@ -6,14 +6,30 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+
+	"github.com/google/uuid"
 
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/strictjson"
 )
 
-// webhookTolerance: Zoom documents none; older notices are refused as replays.
-const webhookTolerance = 5 * time.Minute
+const (
+	// webhookTolerance: Zoom documents none; older notices are refused as replays.
+	webhookTolerance = 5 * time.Minute
+	// receiptMargin keeps a notice's receipt a little past its window, so a
+	// replica whose clock runs behind still finds it.
+	receiptMargin = time.Minute
+	// maxClientIDLength is a connector's client_id limit (connectors/validate.go).
+	maxClientIDLength = 512
+)
+
+// zoomSignature is the only form Zoom's x-zm-signature takes.
+var zoomSignature = regexp.MustCompile(`^v0=[0-9a-f]{64}$`)
 
 // URLValidation answers Zoom's endpoint.url_validation.
 type URLValidation struct {
@@ -21,28 +37,91 @@ type URLValidation struct {
 	EncryptedToken string `json:"encryptedToken"`
 }
 
-// HandleZoomWebhook verifies and applies a notice from Zoom. It returns the
-// URL-validation answer for endpoint.url_validation and nil otherwise. A
-// notice that does not verify changes nothing and is Unauthorized.
-func (s *Service) HandleZoomWebhook(ctx context.Context, timestamp, signature string, body []byte) (*URLValidation, error) {
+// zoomNotice is a webhook request that passed every check that needs no
+// lookup: headers, body and payload are well formed, the timestamp is fresh.
+type zoomNotice struct {
+	Event   string `json:"event"`
+	EventTS int64  `json:"event_ts"` // milliseconds
+	Payload struct {
+		PlainToken          string `json:"plainToken"`
+		ClientID            string `json:"client_id"`
+		UserID              string `json:"user_id"`
+		AccountID           string `json:"account_id"`
+		DeauthorizationTime string `json:"deauthorization_time"`
+	} `json:"payload"`
+	sentAt time.Time // x-zm-request-timestamp
+	// at is when the event happened: payload.deauthorization_time, else
+	// event_ts, else the request's timestamp.
+	at time.Time
+}
+
+// parseZoomNotice checks a webhook request before anything is looked up for
+// it. Bad or stale signing headers are Unauthorized (as a wrong signature
+// is); a bad body is Invalid, naming the field.
+func parseZoomNotice(now time.Time, timestamp, signature string, body []byte) (zoomNotice, error) {
+	var n zoomNotice
 	ts, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
-		return nil, apperr.Unauthorizedf("x-zm-request-timestamp is missing or not a number")
+		return n, apperr.Unauthorizedf("x-zm-request-timestamp is missing or not a number")
 	}
-	if d := s.now().Sub(time.Unix(ts, 0)); d > webhookTolerance || d < -webhookTolerance {
-		return nil, apperr.Unauthorizedf("x-zm-request-timestamp is more than 5 minutes away from now")
+	n.sentAt = time.Unix(ts, 0)
+	if d := now.Sub(n.sentAt); d > webhookTolerance || d < -webhookTolerance {
+		return n, apperr.Unauthorizedf("x-zm-request-timestamp is more than 5 minutes away from now")
 	}
-	var ev struct {
-		Event   string `json:"event"`
-		Payload struct {
-			PlainToken string `json:"plainToken"`
-			ClientID   string `json:"client_id"`
-			UserID     string `json:"user_id"`
-			AccountID  string `json:"account_id"`
-		} `json:"payload"`
+	if !zoomSignature.MatchString(signature) {
+		return n, apperr.Unauthorizedf("x-zm-signature is missing or not v0= and 64 hex digits")
 	}
-	if err := json.Unmarshal(body, &ev); err != nil {
-		return nil, apperr.Invalidf("the body is not a JSON Zoom event")
+	if err := strictjson.CheckText(body, ""); err != nil {
+		return n, err
+	}
+	// Not strict: Zoom adds fields to its events.
+	if err := json.Unmarshal(body, &n); err != nil {
+		return n, apperr.Invalidf("the body is not a JSON Zoom event")
+	}
+	p := &n.Payload
+	if p.ClientID != "" && (len(p.ClientID) > maxClientIDLength || strings.IndexFunc(p.ClientID, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar
+	}) >= 0) {
+		return n, apperr.InvalidField("payload.client_id", "must be a Zoom client id: at most %d characters, no spaces or control characters", maxClientIDLength)
+	}
+	switch n.Event {
+	case "endpoint.url_validation":
+		if p.PlainToken == "" {
+			return n, apperr.InvalidField("payload.plainToken", "is required")
+		}
+	case "app_deauthorized":
+		// Without the app's id every connector's token would be tried.
+		if p.ClientID == "" {
+			return n, apperr.InvalidField("payload.client_id", "is required")
+		}
+		if p.UserID == "" {
+			return n, apperr.InvalidField("payload.user_id", "is required")
+		}
+		switch {
+		case p.DeauthorizationTime != "":
+			at, err := time.Parse(time.RFC3339Nano, p.DeauthorizationTime)
+			if err != nil {
+				return n, apperr.InvalidField("payload.deauthorization_time", "must be a time such as 2019-06-17T13:52:28.632Z")
+			}
+			n.at = at
+		case n.EventTS > 0:
+			n.at = time.UnixMilli(n.EventTS)
+		default:
+			n.at = n.sentAt
+		}
+	}
+	return n, nil
+}
+
+// HandleZoomWebhook verifies and applies a notice from Zoom. It returns the
+// URL-validation answer for endpoint.url_validation and nil otherwise. A
+// notice that does not verify changes nothing and is Unauthorized; one
+// already applied (the same signature again), or one older than the grant's
+// last connection, is acknowledged and changes nothing.
+func (s *Service) HandleZoomWebhook(ctx context.Context, timestamp, signature string, body []byte) (*URLValidation, error) {
+	ev, err := parseZoomNotice(s.now(), timestamp, signature, body)
+	if err != nil {
+		return nil, err
 	}
 	// Only the connectors of the Zoom app the notice names can have signed it.
 	// URL validation names no app: any Zoom connector's token may match.
@@ -61,23 +140,26 @@ func (s *Service) HandleZoomWebhook(ctx context.Context, timestamp, signature st
 	}
 	switch ev.Event {
 	case "endpoint.url_validation":
-		if ev.Payload.PlainToken == "" {
-			return nil, apperr.InvalidField("payload.plainToken", "is required")
-		}
 		m := hmac.New(sha256.New, []byte(matched[0].SecretToken))
 		m.Write([]byte(ev.Payload.PlainToken))
 		return &URLValidation{PlainToken: ev.Payload.PlainToken, EncryptedToken: hex.EncodeToString(m.Sum(nil))}, nil
 	case "app_deauthorized":
-		if ev.Payload.UserID == "" {
-			return nil, apperr.InvalidField("payload.user_id", "is required")
-		}
+		apps := make([]uuid.UUID, 0, len(matched))
 		for _, sec := range matched {
-			n, err := s.invalidateZoomUser(ctx, sec.ApplicationID, ev.Payload.UserID, "the user removed the app in Zoom")
-			if err != nil {
-				return nil, err
-			}
-			s.log.Info("zoom deauthorization applied", "application_id", sec.ApplicationID, "grants", n)
+			apps = append(apps, sec.ApplicationID)
 		}
+		receipt := sha256.Sum256([]byte(signature))
+		first, n, err := s.applyZoomDeauthorization(ctx, receipt[:], ev.sentAt.Add(webhookTolerance+receiptMargin), s.now(),
+			apps, ev.Payload.UserID, ev.at, "the user removed the app in Zoom")
+		if err != nil {
+			return nil, err
+		}
+		if !first {
+			s.log.Info("zoom deauthorization already applied: replay ignored", "application_ids", apps)
+			return nil, nil
+		}
+		// n is 0 when every grant of the user was connected again after the notice's time.
+		s.log.Info("zoom deauthorization applied", "application_ids", apps, "grants", n, "deauthorized_at", ev.at)
 	}
 	return nil, nil
 }

@@ -1,7 +1,8 @@
 // Package strictjson decodes request bodies strictly: unknown fields, wrong
-// types, trailing data and malformed JSON are all rejected with an
-// apperr.Invalid that names the offending field, so a typo in a request never
-// silently drops a setting.
+// types, trailing data, malformed JSON and text the database cannot hold
+// (NUL, invalid UTF-8) are all rejected with an apperr.Invalid that names the
+// offending field, so a typo in a request never silently drops a setting and
+// no string reaches a query that would fail on it.
 package strictjson
 
 import (
@@ -26,6 +27,9 @@ func Decode(data []byte, v any, prefix string) error {
 			return apperr.InvalidField(prefix, "is required")
 		}
 		return apperr.Invalidf("request body is required (a JSON object)")
+	}
+	if err := CheckText(data, prefix); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
