@@ -108,7 +108,7 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 		run, err = s.Temporal.GetWorkflow(ctx, id, ""), nil
 	}
 	if err != nil {
-		return events.Event{}, temporalError("starting the create workflow", err)
+		return events.Event{}, temporalError(ctx, "starting the create workflow", err)
 	}
 	type done struct {
 		res EventResult
@@ -170,7 +170,7 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 			continue
 		}
 		if err != nil {
-			return events.Event{}, temporalError("starting the update workflow", err)
+			return events.Event{}, temporalError(ctx, "starting the update workflow", err)
 		}
 		var res EventResult
 		if err := run.Get(ctx, &res); err != nil {
@@ -290,8 +290,8 @@ func temporalDown(err error) bool {
 // temporalError is a failed call to Temporal as the API answers it: 503
 // when Temporal is down (a create retried with its Idempotency-Key gets the
 // first attempt's result), an internal error otherwise.
-func temporalError(doing string, err error) error {
-	if temporalDown(err) {
+func temporalError(ctx context.Context, doing string, err error) error {
+	if temporalDown(err) || errors.Is(context.Cause(ctx), errTemporalDown) {
 		return &apperr.Error{Kind: apperr.Unavailable, Err: err,
 			Message: "the workflow engine is unavailable; retry shortly (a create retried with the same Idempotency-Key is not made twice)"}
 	}
