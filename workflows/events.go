@@ -142,7 +142,7 @@ func compensate(ctx workflow.Context, m MeetingRef) {
 // a start that fails otherwise records the meeting as an orphan, so that it
 // is never lost from our books.
 func startDeletion(ctx workflow.Context, m MeetingRef) {
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+	cctx := workflow.WithChildOptions(outliving(ctx), workflow.ChildWorkflowOptions{
 		WorkflowID:        DeleteMeetingID(m.ConfGrant, m.MeetingID),
 		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON, // it outlives this workflow
 	})
@@ -151,6 +151,18 @@ func startDeletion(ctx workflow.Context, m MeetingRef) {
 		return
 	}
 	deletionNotStarted(ctx, m, err)
+}
+
+// outliving is the context to start a child that must outlive the caller:
+// a child started on a context that is later cancelled (compensate's
+// disconnected one, when it returns) is asked by Temporal to cancel, and a
+// cancelled deletion or repair does nothing.
+func outliving(ctx workflow.Context) workflow.Context {
+	if workflow.GetVersion(ctx, versionChildrenOutlive, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return ctx
+	}
+	free, _ := workflow.NewDisconnectedContext(ctx) // never cancelled, on purpose
+	return free
 }
 
 // deletionNotStarted records a meeting whose deletion could not be
@@ -290,6 +302,9 @@ const (
 	// versionCreateLeavesUnknown (CreateEvent): a row write whose outcome
 	// is unknown leaves its meeting to the sweeper instead of deleting it.
 	versionCreateLeavesUnknown = "create-leaves-unknown-row"
+	// versionChildrenOutlive: deletions and repairs started as children
+	// are not cancelled when the context that started them ends.
+	versionChildrenOutlive = "children-outlive-their-context"
 )
 
 // settleBudget bounds each settling step, so that a PATCH that used its own

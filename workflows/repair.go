@@ -59,7 +59,7 @@ func RepairMeeting(ctx workflow.Context, in RepairInput) error {
 // startRepair hands a meeting to RepairMeeting without waiting for it.
 func startRepair(ctx workflow.Context, in RepairInput) {
 	in.V = ContractVersion
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+	cctx := workflow.WithChildOptions(outliving(ctx), workflow.ChildWorkflowOptions{
 		WorkflowID:               RepairMeetingID(in.ConfGrant, in.MeetingID),
 		ParentClosePolicy:        enums.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,

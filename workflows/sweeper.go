@@ -54,9 +54,12 @@ const (
 // Sweeper sweeps until it continues as new.
 func Sweeper(ctx workflow.Context, in SweeperInput) error {
 	var a *Activities
-	// Retried for as long as it takes: the database or Temporal may be down.
+	// Retried for as long as it takes: the database or Temporal may be
+	// down. The heartbeat timeout hands a sweep whose worker died to
+	// another within seconds (a sweep is quick, and beats per entry).
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
+		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
 	})
 	for range sweepsPerRun {
@@ -111,6 +114,7 @@ func (a *Activities) DrainOutbox(ctx context.Context, in DrainInput) (DrainResul
 	res := DrainResult{Seen: len(due)}
 	taskQueue := activity.GetInfo(ctx).TaskQueue
 	for _, e := range due {
+		activity.RecordHeartbeat(ctx, e.ID)
 		if err := a.handOver(ctx, taskQueue, e); err != nil {
 			a.Log.WarnContext(ctx, "an outbox entry could not be handed over; postponed", "outbox_id", e.ID, "kind", e.Kind,
 				"attempts", e.Attempts+1, "err", err)
@@ -185,6 +189,7 @@ func (a *Activities) SettleAttempts(ctx context.Context, in SettleInput) (Settle
 	}
 	res := SettleResult{Seen: len(open)}
 	for _, at := range open {
+		activity.RecordHeartbeat(ctx, at.OpID)
 		ended, err := a.workflowEnded(ctx, at)
 		if err == nil && ended {
 			err = a.settle(ctx, at)

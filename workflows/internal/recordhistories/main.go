@@ -232,13 +232,25 @@ func scenarios() []scenario {
 			return createEvent(ev, confGrant)(ctx, c, o, f)
 		})
 	add("create-compensation-deferred", func(f *fakes) {
-		f.rowErr = errors.New("refused by the recorder")
+		f.rowErr = sqlRefusal("P0001")
 		f.compensationFails = true
 	}, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
 		ev := newEvent(f)
 		ev.Conferencing = autocreate(confGrant)
 		return createEvent(ev, confGrant)(ctx, c, o, f)
 	})
+	add("create-row-unknown", func(f *fakes) { f.rowErr = errors.New("connection refused (the recorder)") },
+		func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+			ev := newEvent(f)
+			ev.Conferencing = autocreate(confGrant)
+			return createEvent(ev, confGrant)(ctx, c, o, f)
+		})
+	add("create-row-refused", func(f *fakes) { f.rowErr = sqlRefusal("P0001") },
+		func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+			ev := newEvent(f)
+			ev.Conferencing = autocreate(confGrant)
+			return createEvent(ev, confGrant)(ctx, c, o, f)
+		})
 	// UpdateEvent, each branch.
 	add("update-no-zoom-change", withTarget(nil), updateEvent(`{"location":"Room 4"}`, uuid.Nil))
 	add("update-sync", withTarget(nil), updateEvent(`{"title":"Moved","when":{"start_time":{start},"end_time":{end}}}`, uuid.Nil))
@@ -246,6 +258,12 @@ func scenarios() []scenario {
 		f.updateErr = &zoom.Error{Op: "update_meeting", HTTPStatus: 400, Code: zoom.CodeMissingScope, Message: "Invalid access token, does not contain scopes."}
 	}), updateEvent(`{"title":"Never"}`, uuid.Nil))
 	add("update-sync-undone", withTarget(func(f *fakes) { f.rowErr = errors.New("refused by the recorder") }), updateEvent(`{"title":"Boom"}`, uuid.Nil))
+	// Zoom's answers to the PATCH lost (it took effect): read back, it stands.
+	add("update-sync-unknown-stands", withTarget(func(f *fakes) { f.updateErr, f.updateApplies = lostAnswer, true }),
+		updateEvent(`{"title":"Applied"}`, uuid.Nil))
+	// Lost, and the meeting can be neither read nor put back: repaired.
+	add("update-sync-unknown-repaired", withTarget(func(f *fakes) { f.updateErr, f.getErr = lostAnswer, lostAnswer }),
+		updateEvent(`{"title":"Unknown"}`, uuid.Nil))
 	add("update-same-host", withTarget(nil),
 		updateEvent(`{"conferencing":{"provider":"Zoom Meeting","autocreate":{"conf_grant_id":"`+confGrant.String()+`","conf_settings":{"password":"new1"}}}}`, confGrant))
 	add("update-new-host", withTarget(nil),
@@ -280,6 +298,12 @@ func scenarios() []scenario {
 		return c.ExecuteWorkflow(ctx, o, workflows.DeleteMeeting, workflows.MeetingRef{App: app, ConfGrant: confGrant,
 			MeetingID: f.addMeeting(confGrant), EventID: uuid.New()})
 	})
+	// RepairMeeting.
+	add("repair-meeting", withTarget(nil), func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+		ev := f.events[f.target]
+		return c.ExecuteWorkflow(ctx, o, workflows.RepairMeeting, workflows.RepairInput{V: workflows.ContractVersion, App: app,
+			Grant: calGrant, EventID: ev.ID, ConfGrant: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID})
+	})
 	// GrantHealth.
 	add("grant-health", func(f *fakes) { f.idleBatches = 2 }, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
 		return c.ExecuteWorkflow(ctx, o, workflows.GrantHealth, workflows.GrantHealthInput{V: workflows.ContractVersion,
@@ -299,6 +323,9 @@ type fakes struct {
 	rowErr         error     // every event write fails with it
 	createErr      error
 	updateErr      error
+	updateApplies  bool // an update failing with updateErr takes effect all the same (its answer was lost)
+	getErr         error
+	applied        map[int64]zoom.MeetingRequest
 	deleteErr      error
 	deleteFailures int // how many deletes fail with deleteErr (0: all)
 	deletes        int
@@ -310,7 +337,7 @@ type fakes struct {
 
 func newFakes() *fakes {
 	return &fakes{now: time.Now().UTC().Truncate(time.Second), events: map[uuid.UUID]events.Event{},
-		meetings: map[int64]uuid.UUID{}, nextMeeting: 81234567890}
+		meetings: map[int64]uuid.UUID{}, applied: map[int64]zoom.MeetingRequest{}, nextMeeting: 81234567890}
 }
 
 func (f *fakes) addMeeting(host uuid.UUID) int64 {
@@ -406,12 +433,35 @@ func (f *fakes) CreateMeeting(_ context.Context, token, _ string, _ zoom.Meeting
 }
 
 func (f *fakes) GetMeeting(_ context.Context, _ string, id int64) (zoom.Meeting, error) {
-	return f.meeting(id), nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.getErr != nil {
+		return zoom.Meeting{}, f.getErr
+	}
+	m := f.meeting(id)
+	if r, ok := f.applied[id]; ok {
+		m.Topic, m.Agenda, m.StartTime, m.Duration, m.Timezone = r.Topic, r.Agenda, r.StartTime, r.Duration, r.Timezone
+	}
+	return m, nil
 }
 
-func (f *fakes) UpdateMeeting(context.Context, string, int64, zoom.MeetingRequest) error {
+func (f *fakes) UpdateMeeting(_ context.Context, _ string, id int64, req zoom.MeetingRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.updateErr == nil || f.updateApplies {
+		f.applied[id] = req
+	}
 	return f.updateErr
 }
+
+// lostAnswer is a Zoom call whose answer never came.
+var lostAnswer = &zoom.Error{Op: "update_meeting", Message: "connection reset (the recorder)", MaybeCommitted: true}
+
+// sqlRefusal is PostgreSQL refusing a statement (it answered: nothing was written).
+type sqlRefusal string
+
+func (e sqlRefusal) Error() string    { return "SQLSTATE " + string(e) + " (the recorder)" }
+func (e sqlRefusal) SQLState() string { return string(e) }
 
 func (f *fakes) DeleteMeeting(ctx context.Context, _ string, id int64, _ zoom.DeleteOptions) error {
 	f.mu.Lock()
