@@ -185,3 +185,33 @@ func TestReplayedUpdateWriteFindsItsRow(t *testing.T) {
 		t.Fatalf("another write on the stale version: %v, want ErrVersion", err)
 	}
 }
+
+// A create replayed after its event was deleted (its worker died before
+// Temporal recorded the row write; another worker replays it) neither
+// writes the row again nor makes a second meeting.
+func TestReplayedCreateAfterDeleteChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Short-lived", time.Now().Add(72*time.Hour), nil))
+	e.expect(r, 200, "create")
+	ctx := context.Background()
+	id := uuid.MustParse(r.data()["id"].(string))
+	ev, err := e.st.Events.LoadEvent(ctx, cs.appID, uuid.MustParse(cs.cal), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.expect(e.do("DELETE", "/v3/grants/"+cs.cal+"/events/"+id.String(), cs.key, nil), 200, "delete")
+
+	// What the replay does, step by step: open the attempt again, write the row.
+	opID := "create-event-" + id.String()
+	log, err := e.st.Events.OpenAttempt(ctx, events.Attempt{OpID: opID, ApplicationID: cs.appID, EventID: id,
+		ConfGrantID: *ev.ConfGrantID, Marker: "replayed"})
+	if err != nil || !log.Done || log.MeetingID == nil || *log.MeetingID != *ev.ConfMeetingID {
+		t.Fatalf("the replayed attempt: %+v, %v; want it done, with the event's meeting %d", log, err, *ev.ConfMeetingID)
+	}
+	if _, err := e.st.Events.InsertEvent(ctx, ev, opID); err != events.ErrDeleted {
+		t.Fatalf("the replayed row write: %v, want ErrDeleted", err)
+	}
+	e.expect(e.do("GET", "/v3/grants/"+cs.cal+"/events/"+id.String(), cs.key, nil), 404, "the event stays deleted")
+}

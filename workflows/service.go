@@ -48,7 +48,15 @@ type Service struct {
 	Log       *slog.Logger
 	// Handoff is the worker's, when API and worker share this process.
 	Handoff *Handoff
+	// Connected reports whether Temporal has been reached (nil: assume so);
+	// until then no workflow is started, and writes answer 503 at once.
+	Connected func() bool
 }
+
+func (s *Service) connected() bool { return s.Connected == nil || s.Connected() }
+
+// errNotConnected answers a write while Temporal has not been reached.
+var errNotConnected = &apperr.Error{Kind: apperr.Unavailable, Message: "the workflow engine is not reachable yet; retry shortly"}
 
 // workflowTaskTimeout is short so that a workflow whose worker died is picked
 // up by another worker quickly (local activities keep a live task alive).
@@ -72,6 +80,9 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 	plan, err := s.Events.PrepareCreate(ctx, appID, grantID, calendarID, in)
 	if err != nil {
 		return events.Event{}, err
+	}
+	if !s.connected() {
+		return events.Event{}, errNotConnected
 	}
 	input := CreateEventInput{V: ContractVersion, Event: RecordOf(plan.Event), ConfGrantID: plan.ConfGrant}
 	if idemKey != "" {
@@ -140,6 +151,9 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 	if err != nil {
 		return events.Event{}, err
 	}
+	if !s.connected() {
+		return events.Event{}, errNotConnected
+	}
 	input := UpdateEventInput{V: ContractVersion, App: appID, Grant: plan.Stored.GrantID, EventID: plan.Stored.ID,
 		Patch: PatchOf(plan.Patch), ConfGrantID: plan.ConfGrant}
 	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
@@ -193,6 +207,9 @@ func (s *Service) DeleteEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 	}
 	ev := removed.Event
 	m := MeetingRef{App: appID, ConfGrant: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID, EventID: ev.ID}
+	if !s.connected() {
+		return nil // the sweeper hands it over once Temporal is there
+	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := StartMeetingDeletion(sctx, s.Temporal, s.TaskQueue, m); err != nil {

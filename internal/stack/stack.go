@@ -7,6 +7,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -71,6 +72,10 @@ type Stack struct {
 	ownsTemporal bool
 	migrated     <-chan struct{}
 	sweeper      workflows.SweeperInput
+	// connected is closed once the Temporal client has reached the server
+	// (see connect); stop ends the attempts.
+	connected chan struct{}
+	stop      context.CancelFunc
 }
 
 // New builds the graph. It starts nothing: the caller serves API.Handler()
@@ -93,7 +98,8 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 		close(done)
 		o.Migrated = done
 	}
-	s := &Stack{Pool: o.Pool, Temporal: o.Temporal, TaskQueue: o.TaskQueue, log: o.Log, migrated: o.Migrated, sweeper: o.Sweeper}
+	s := &Stack{Pool: o.Pool, Temporal: o.Temporal, TaskQueue: o.TaskQueue, log: o.Log, migrated: o.Migrated, sweeper: o.Sweeper,
+		connected: make(chan struct{})}
 	if s.Temporal == nil {
 		tc, err := dial(o.Config, o.Log)
 		if err != nil {
@@ -116,11 +122,38 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	s.Activities = &workflows.Activities{Events: eventStore, Meetings: eventStore, Tokens: s.Grants.Tokens, Grants: s.Grants.Tokens,
 		Zoom: s.Zoom, Outbox: s.Outbox, Temporal: s.Temporal, Handoff: handoff, Now: o.Now, Log: o.Log}
 	s.Workflows = &workflows.Service{Temporal: s.Temporal, TaskQueue: o.TaskQueue, Events: s.Events, Keys: eventStore,
-		Outbox: s.Outbox, Log: o.Log, Handoff: handoff}
+		Outbox: s.Outbox, Log: o.Log, Handoff: handoff, Connected: s.temporalConnected}
 	s.API = api.New(api.Deps{Log: o.Log, Auth: s.Apps, Applications: s.Apps, Connectors: s.Connectors, Grants: s.Grants,
-		Calendars: s.Events, Events: s.Workflows, DB: o.Pool, Temporal: temporalHealth{s.Temporal}, SchemaReady: s.schemaReady,
+		Calendars: s.Events, Events: s.Workflows, DB: o.Pool, Temporal: temporalHealth{s}, SchemaReady: s.schemaReady,
 		PublicURL: cfg.PublicURL})
+	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = stop
+	go s.connect(cctx)
 	return s, nil
+}
+
+// connect reaches the Temporal server once, retrying until it answers,
+// before anything else uses the client. The SDK's client learns the
+// server's capabilities on its first call and reads them unguarded when it
+// starts a workflow: first calls made side by side (the worker starting
+// while a request starts a workflow) race. So one call goes first; the
+// worker, workflow starts and the readiness probe wait for it.
+func (s *Stack) connect(ctx context.Context) {
+	if s.retry(ctx, "reach Temporal", func(ctx context.Context) error {
+		_, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}) {
+		close(s.connected)
+	}
+}
+
+func (s *Stack) temporalConnected() bool {
+	select {
+	case <-s.connected:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *Stack) schemaReady() bool {
@@ -133,10 +166,13 @@ func (s *Stack) schemaReady() bool {
 }
 
 // temporalHealth is the readiness probe's view of Temporal.
-type temporalHealth struct{ c client.Client }
+type temporalHealth struct{ s *Stack }
 
 func (t temporalHealth) Ping(ctx context.Context) error {
-	_, err := t.c.CheckHealth(ctx, &client.CheckHealthRequest{})
+	if !t.s.temporalConnected() {
+		return errors.New("temporal not reached yet")
+	}
+	_, err := t.s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
 	return err
 }
 
@@ -198,10 +234,12 @@ func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
 	r := &Worker{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		select {
-		case <-s.migrated:
-		case <-ctx.Done():
-			return
+		for _, ready := range []<-chan struct{}{s.migrated, s.connected} {
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				return
+			}
 		}
 		if !s.retry(ctx, "start the Temporal worker", func(context.Context) error {
 			w := s.NewWorker(nil)
@@ -264,6 +302,7 @@ func (s *Stack) retry(ctx context.Context, what string, fn func(context.Context)
 
 // Close releases what New opened (the Temporal connection it dialled).
 func (s *Stack) Close() {
+	s.stop()
 	if s.ownsTemporal {
 		s.Temporal.Close()
 	}
