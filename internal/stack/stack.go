@@ -168,8 +168,12 @@ func (s *Stack) schemaReady() bool {
 // temporalHealth is the readiness probe's view of Temporal.
 type temporalHealth struct{ s *Stack }
 
+// Ping waits (within ctx, the probe's bound) for the first contact before
+// checking: a process that has just started is not reported unready for it.
 func (t temporalHealth) Ping(ctx context.Context) error {
-	if !t.s.temporalConnected() {
+	select {
+	case <-t.s.connected:
+	case <-ctx.Done():
 		return errors.New("temporal not reached yet")
 	}
 	_, err := t.s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
