@@ -139,7 +139,8 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 // while a request starts a workflow) race. So one call goes first; the
 // worker, workflow starts and the readiness probe wait for it.
 func (s *Stack) connect(ctx context.Context) {
-	if s.retry(ctx, "reach Temporal", func(ctx context.Context) error {
+	// Tried every few seconds at most: until it answers, writes answer 503.
+	if s.retry(ctx, "reach Temporal", 5*time.Second, func(ctx context.Context) error {
 		_, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
 		return err
 	}) {
@@ -245,7 +246,7 @@ func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
 				return
 			}
 		}
-		if !s.retry(ctx, "start the Temporal worker", func(context.Context) error {
+		if !s.retry(ctx, "start the Temporal worker", time.Minute, func(context.Context) error {
 			w := s.NewWorker(nil)
 			if err := w.Start(); err != nil {
 				return err
@@ -258,7 +259,7 @@ func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
 			return
 		}
 		s.log.Info("temporal worker started", "task_queue", s.TaskQueue)
-		go s.retry(ctx, "ensure the grant-health schedule", func(ctx context.Context) error {
+		go s.retry(ctx, "ensure the grant-health schedule", time.Minute, func(ctx context.Context) error {
 			_, err := workflows.EnsureGrantHealthSchedule(ctx, s.Temporal, s.TaskQueue)
 			return err
 		})
@@ -270,7 +271,7 @@ func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
 // keepSweeper makes sure the sweeper runs, now and every minute.
 func (s *Stack) keepSweeper(ctx context.Context) {
 	for {
-		if !s.retry(ctx, "start the outbox sweeper", func(ctx context.Context) error {
+		if !s.retry(ctx, "start the outbox sweeper", time.Minute, func(ctx context.Context) error {
 			return workflows.EnsureSweeper(ctx, s.Temporal, s.TaskQueue, s.sweeper)
 		}) {
 			return
@@ -284,8 +285,8 @@ func (s *Stack) keepSweeper(ctx context.Context) {
 }
 
 // retry runs fn until it succeeds (true) or ctx ends (false), with backoff
-// from a second to a minute, each try bounded to 30 seconds.
-func (s *Stack) retry(ctx context.Context, what string, fn func(context.Context) error) bool {
+// from a second to maxWait, each try bounded to 30 seconds.
+func (s *Stack) retry(ctx context.Context, what string, maxWait time.Duration, fn func(context.Context) error) bool {
 	wait := time.Second
 	for {
 		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -300,7 +301,7 @@ func (s *Stack) retry(ctx context.Context, what string, fn func(context.Context)
 			return false
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, time.Minute)
+		wait = min(2*wait, maxWait)
 	}
 }
 
