@@ -14,11 +14,12 @@ import (
 // before any connector is looked up: they never panic, refuse with 400 or
 // 401 only, and pass on nothing the database could not hold.
 func FuzzZoomNotice(f *testing.F) {
-	now := time.Unix(1_800_000_000, 0)
+	now := time.Now().Truncate(time.Second)
 	ts := fmt.Sprint(now.Unix())
 	sig := "v0=" + strings.Repeat("ab", 32)
 	for _, body := range []string{
-		`{"event":"app_deauthorized","event_ts":1800000000000,"payload":{"account_id":"a","user_id":"u","client_id":"c","deauthorization_time":"2027-01-15T08:00:00.000Z"}}`,
+		fmt.Sprintf(`{"event":"app_deauthorized","event_ts":%d,"payload":{"account_id":"a","user_id":"u","client_id":"c","deauthorization_time":%q}}`,
+			now.UnixMilli(), now.UTC().Format(zoomTimeLayout)),
 		`{"event":"app_deauthorized","payload":{"user_id":"u","client_id":"c\u0000"}}`,
 		"{\"event\":\"app_deauthorized\",\"payload\":{\"user_id\":\"u\xff\",\"client_id\":\"c\"}}",
 		`{"event":"app_deauthorized","payload":{"user_id":"u","client_id":"c","deauthorization_time":"yesterday"}}`,
@@ -51,16 +52,23 @@ func FuzzZoomNotice(f *testing.F) {
 	})
 }
 
+// zoomTimeLayout is how Zoom writes deauthorization_time (milliseconds, UTC).
+const zoomTimeLayout = "2006-01-02T15:04:05.000Z"
+
 // The event's own time decides against the grant's last connection:
 // deauthorization_time first, then event_ts, then the request's timestamp.
 func TestZoomNoticeTime(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
+	now := time.Now().Truncate(time.Second)
 	ts := fmt.Sprint(now.Unix())
 	sig := "v0=" + strings.Repeat("0f", 32)
+	// Three distinct instants before the request, to the millisecond.
+	deauthorized := now.Add(-90*time.Second - 250*time.Millisecond).UTC()
+	sent := now.Add(-time.Second + 123*time.Millisecond)
 	for body, want := range map[string]time.Time{
-		`{"event":"app_deauthorized","event_ts":1799999000123,"payload":{"user_id":"u","client_id":"c","deauthorization_time":"2027-01-15T08:00:00.250Z"}}`: time.Date(2027, 1, 15, 8, 0, 0, 250e6, time.UTC),
-		`{"event":"app_deauthorized","event_ts":1799999000123,"payload":{"user_id":"u","client_id":"c"}}`:                                                   time.UnixMilli(1799999000123),
-		`{"event":"app_deauthorized","payload":{"user_id":"u","client_id":"c"}}`:                                                                            now,
+		fmt.Sprintf(`{"event":"app_deauthorized","event_ts":%d,"payload":{"user_id":"u","client_id":"c","deauthorization_time":%q}}`,
+			sent.UnixMilli(), deauthorized.Format(zoomTimeLayout)): deauthorized,
+		fmt.Sprintf(`{"event":"app_deauthorized","event_ts":%d,"payload":{"user_id":"u","client_id":"c"}}`, sent.UnixMilli()): sent,
+		`{"event":"app_deauthorized","payload":{"user_id":"u","client_id":"c"}}`:                                              now,
 	} {
 		n, err := parseZoomNotice(now, ts, sig, []byte(body))
 		if err != nil || !n.at.Equal(want) {
