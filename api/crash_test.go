@@ -40,15 +40,21 @@ func (d *dyingStarts) ExecuteWorkflow(ctx context.Context, o client.StartWorkflo
 	return d.Client.ExecuteWorkflow(ctx, o, wf, args...)
 }
 
+// createWithZoom creates an event with a Zoom meeting and returns its id.
+func (e *env) createWithZoom(cs calendarSetup, title string, start time.Time) string {
+	e.t.Helper()
+	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody(title, start, nil))
+	e.expect(r, 200, "create "+title)
+	return r.data()["id"].(string)
+}
+
 // A DELETE whose process dies after the event row is deleted and before the
 // meeting's deletion workflow starts: the meeting is deleted all the same.
 func TestDeleteSurvivesDeathBeforeItsWorkflowStarts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	cs := e.calendarSetup("pro")
-	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Doomed", time.Now().Add(72*time.Hour), nil))
-	e.expect(r, 200, "create")
-	id := r.data()["id"].(string)
+	id := e.createWithZoom(cs, "Doomed", time.Now().Add(72*time.Hour))
 	if len(e.meetings()) != 1 {
 		t.Fatalf("meetings before the delete: %v", e.meetings())
 	}
@@ -123,9 +129,7 @@ func TestUpdateWithLostAnswerIsSettled(t *testing.T) {
 			e := newEnv(t)
 			cs := e.calendarSetup("pro")
 			start := time.Now().Add(72 * time.Hour).Truncate(time.Second)
-			r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Before", start, nil))
-			e.expect(r, 200, "create")
-			id := r.data()["id"].(string)
+			id := e.createWithZoom(cs, "Before", start)
 			faults := map[string]zoomsim.OpFault{zoomsim.OpUpdateMeeting: {DropRate: 1}}
 			if !readable {
 				faults[zoomsim.OpGetMeeting] = zoomsim.OpFault{ErrorRate: 1, ErrorStatus: 503}
@@ -193,10 +197,8 @@ func TestReplayedCreateAfterDeleteChangesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	cs := e.calendarSetup("pro")
-	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Short-lived", time.Now().Add(72*time.Hour), nil))
-	e.expect(r, 200, "create")
 	ctx := context.Background()
-	id := uuid.MustParse(r.data()["id"].(string))
+	id := uuid.MustParse(e.createWithZoom(cs, "Short-lived", time.Now().Add(72*time.Hour)))
 	ev, err := e.st.Events.LoadEvent(ctx, cs.appID, uuid.MustParse(cs.cal), id)
 	if err != nil {
 		t.Fatal(err)

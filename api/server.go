@@ -135,7 +135,7 @@ func New(deps Deps) *Server {
 	e.Use(s.logRequests, s.recoverPanics, limitBody, storableText)
 	for _, r := range s.Routes() {
 		var mw []echo.MiddlewareFunc
-		if r.Auth != Public || strings.HasPrefix(r.Path, "/v3/") {
+		if strings.HasPrefix(r.Path, "/v3/") { // every API route; not the probes
 			mw = append(mw, s.requireSchema)
 		}
 		if r.Auth != Public {

@@ -8,6 +8,7 @@ import (
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/database"
 )
 
 // Errors cross the workflow boundary as Temporal application errors whose
@@ -68,11 +69,10 @@ func storeError(err error) error {
 	if !errors.As(err, &coded) {
 		return temporal.NewApplicationError(err.Error(), errDBUnavailable)
 	}
-	code := coded.SQLState()
-	switch class := code[:min(2, len(code))]; class {
-	case "22":
+	switch code := coded.SQLState(); {
+	case database.DataExceptionState(code):
 		return toTemporal(apperr.Wrapf(err, apperr.Invalid, "a value cannot be stored (SQLSTATE %s)", code))
-	case "08", "53", "57":
+	case database.UnavailableState(code):
 		return temporal.NewApplicationError(err.Error(), errDBUnavailable)
 	}
 	return err

@@ -142,15 +142,35 @@ func compensate(ctx workflow.Context, m MeetingRef) {
 // a start that fails otherwise records the meeting as an orphan, so that it
 // is never lost from our books.
 func startDeletion(ctx workflow.Context, m MeetingRef) {
-	cctx := workflow.WithChildOptions(outliving(ctx), workflow.ChildWorkflowOptions{
-		WorkflowID:        DeleteMeetingID(m.ConfGrant, m.MeetingID),
-		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON, // it outlives this workflow
-	})
-	err := workflow.ExecuteChildWorkflow(cctx, DeleteMeeting, m).GetChildWorkflowExecution().Get(ctx, nil)
-	if err == nil || temporal.IsWorkflowExecutionAlreadyStartedError(err) {
-		return
+	err := startAbandoned(ctx, workflow.ChildWorkflowOptions{WorkflowID: DeleteMeetingID(m.ConfGrant, m.MeetingID)}, DeleteMeeting, m)
+	if err != nil {
+		deletionNotStarted(ctx, m, err)
 	}
-	deletionNotStarted(ctx, m, err)
+}
+
+// startAbandoned starts a child that outlives this workflow (a deletion, a
+// repair) without waiting for it; one already running under its id is as
+// good as started.
+func startAbandoned(ctx workflow.Context, o workflow.ChildWorkflowOptions, wf, arg any) error {
+	o.ParentClosePolicy = enums.PARENT_CLOSE_POLICY_ABANDON
+	cctx := workflow.WithChildOptions(outliving(ctx), o)
+	err := workflow.ExecuteChildWorkflow(cctx, wf, arg).GetChildWorkflowExecution().Get(ctx, nil)
+	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		return nil
+	}
+	return err
+}
+
+// dayOfRetries is the activity options of the durable workflows (deletion,
+// repair): each try bounded, retried with backoff up to maxInterval for up
+// to a day; final errors are not retried.
+func dayOfRetries(ctx workflow.Context, maxInterval time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 24 * time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2,
+			MaximumInterval: maxInterval, NonRetryableErrorTypes: []string{errDomain}},
+	})
 }
 
 // outliving is the context to start a child that must outlive the caller:
@@ -355,12 +375,7 @@ func storedSettings(e events.Event) *events.ConfSettings {
 // day; a meeting that cannot be deleted is recorded as an orphan.
 func DeleteMeeting(ctx workflow.Context, in MeetingRef) error {
 	var a *Activities
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 24 * time.Hour,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2,
-			MaximumInterval: 30 * time.Minute, NonRetryableErrorTypes: []string{errDomain}},
-	})
+	ctx = dayOfRetries(ctx, 30*time.Minute)
 	err := workflow.ExecuteActivity(ctx, a.RemoveMeeting, in).Get(ctx, nil)
 	if err != nil {
 		// A day of retries did not do it: record it and stop.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 	enums "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/confhub/confhub/connectors/zoom"
@@ -42,12 +41,7 @@ func RepairMeetingID(grant uuid.UUID, meeting int64) string {
 // up to a day.
 func RepairMeeting(ctx workflow.Context, in RepairInput) error {
 	var a *Activities
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Second,
-		ScheduleToCloseTimeout: 24 * time.Hour,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2,
-			MaximumInterval: 10 * time.Minute, NonRetryableErrorTypes: []string{errDomain}},
-	})
+	ctx = dayOfRetries(ctx, 10*time.Minute)
 	err := workflow.ExecuteActivity(ctx, a.MatchMeetingToEvent, in).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Error("a meeting could not be made to match its event", "meeting_id", in.MeetingID,
@@ -59,14 +53,10 @@ func RepairMeeting(ctx workflow.Context, in RepairInput) error {
 // startRepair hands a meeting to RepairMeeting without waiting for it.
 func startRepair(ctx workflow.Context, in RepairInput) {
 	in.V = ContractVersion
-	cctx := workflow.WithChildOptions(outliving(ctx), workflow.ChildWorkflowOptions{
-		WorkflowID:               RepairMeetingID(in.ConfGrant, in.MeetingID),
-		ParentClosePolicy:        enums.PARENT_CLOSE_POLICY_ABANDON,
-		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionTimeout: 25 * time.Hour,
-	})
-	err := workflow.ExecuteChildWorkflow(cctx, RepairMeeting, in).GetChildWorkflowExecution().Get(ctx, nil)
-	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+	err := startAbandoned(ctx, workflow.ChildWorkflowOptions{WorkflowID: RepairMeetingID(in.ConfGrant, in.MeetingID),
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, WorkflowExecutionTimeout: 25 * time.Hour},
+		RepairMeeting, in)
+	if err != nil {
 		workflow.GetLogger(ctx).Error("the repair of a meeting could not be started; it may not match its event",
 			"meeting_id", in.MeetingID, "event_id", in.EventID, "error", err)
 	}

@@ -56,21 +56,8 @@ func TestServeStartsWithDependenciesDown(t *testing.T) {
 		"DATABASE_URL":            fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", pgPort),
 		"CONFHUB_ENCRYPTION_KEYS": keySpec("k1", 1),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	logs := &syncBuffer{}
-	go func() { done <- run(ctx, []string{"confhub", "serve"}, envOf(env), io.Discard, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop within 30s of cancellation")
-		}
-	})
+	done, logs := runServe(t, env)
+	ctx := context.Background()
 	base := "http://" + ports[0]
 	missing := func(want ...string) func() bool {
 		return func() bool {

@@ -160,26 +160,12 @@ func startServeLogs(t *testing.T, env map[string]string) (string, *syncBuffer) {
 	for k, v := range env {
 		e[k] = v
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	stderr := &syncBuffer{}
-	args := []string{"confhub", "serve"}
+	var args []string
 	if role := e["TEST_ROLE"]; role != "" {
 		args = append(args, "--role", role)
 	}
-	go func() { done <- run(ctx, args, envOf(e), &bytes.Buffer{}, stderr) }()
+	done, stderr := runServe(t, e, args...)
 	base := "http://" + e["CONFHUB_HTTP_ADDR"]
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop within 30s of cancellation")
-		}
-	})
 	ready := eventually(20*time.Second, func() bool {
 		select {
 		case err := <-done:
@@ -197,6 +183,30 @@ func startServeLogs(t *testing.T, env map[string]string) (string, *syncBuffer) {
 		t.Fatal("serve did not become ready")
 	}
 	return base, stderr
+}
+
+// runServe runs `confhub serve` in-process with env until the test ends,
+// then checks that it stops cleanly; done reports an early exit.
+func runServe(t *testing.T, env map[string]string, args ...string) (done <-chan error, logs *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan error, 1)
+	logs = &syncBuffer{}
+	go func() {
+		exited <- run(ctx, append([]string{"confhub", "serve"}, args...), envOf(env), &bytes.Buffer{}, logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop within 30s of cancellation")
+		}
+	})
+	return exited, logs
 }
 
 func TestServeShutsDownGracefully(t *testing.T) {

@@ -18,11 +18,7 @@ func Unavailable(err error) bool {
 	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
-		switch pg.Code[:min(2, len(pg.Code))] {
-		case "08", "53", "57": // connection exception, insufficient resources, operator intervention
-			return true
-		}
-		return false
+		return UnavailableState(pg.Code)
 	}
 	var (
 		connect *pgconn.ConnectError
@@ -31,3 +27,21 @@ func Unavailable(err error) bool {
 	return errors.As(err, &connect) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err)
 }
+
+// UnavailableState reports whether an SQLSTATE says the server cannot take
+// statements now: connection exception (08), insufficient resources (53),
+// operator intervention (57, e.g. shutting down).
+func UnavailableState(code string) bool {
+	switch sqlClass(code) {
+	case "08", "53", "57":
+		return true
+	}
+	return false
+}
+
+// DataExceptionState reports whether an SQLSTATE refuses a value as data
+// (class 22: a NUL byte, invalid UTF-8, a number out of range): sending the
+// same value again cannot succeed.
+func DataExceptionState(code string) bool { return sqlClass(code) == "22" }
+
+func sqlClass(code string) string { return code[:min(2, len(code))] }

@@ -195,6 +195,13 @@ func updateEvent(body string, grant uuid.UUID) func(context.Context, client.Clie
 	}
 }
 
+// createWithZoom starts a create with a Zoom meeting hosted by confGrant.
+func createWithZoom(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+	ev := newEvent(f)
+	ev.Conferencing = autocreate(confGrant)
+	return createEvent(ev, confGrant)(ctx, c, o, f)
+}
+
 func scenarios() []scenario {
 	var s []scenario
 	add := func(name string, setup func(*fakes), start func(context.Context, client.Client, client.StartWorkflowOptions, *fakes) (client.WorkflowRun, error)) {
@@ -209,48 +216,24 @@ func scenarios() []scenario {
 		}
 	}
 	// CreateEvent.
-	add("create-autocreate", nil, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
-		ev := newEvent(f)
-		ev.Conferencing = autocreate(confGrant)
-		return createEvent(ev, confGrant)(ctx, c, o, f)
-	})
+	add("create-autocreate", nil, createWithZoom)
 	add("create-plain", nil, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
 		return createEvent(newEvent(f), uuid.Nil)(ctx, c, o, f)
 	})
 	add("create-zoom-refused", func(f *fakes) {
 		f.createErr = &zoom.Error{Op: "create_meeting", HTTPStatus: 400, Code: zoom.CodeNoPermission, Message: "No permission."}
 	},
-		func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
-			ev := newEvent(f)
-			ev.Conferencing = autocreate(confGrant)
-			return createEvent(ev, confGrant)(ctx, c, o, f)
-		})
+		createWithZoom)
 	add("create-compensated", func(f *fakes) { f.rowErr = errors.New("refused by the recorder") },
-		func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
-			ev := newEvent(f)
-			ev.Conferencing = autocreate(confGrant)
-			return createEvent(ev, confGrant)(ctx, c, o, f)
-		})
+		createWithZoom)
 	add("create-compensation-deferred", func(f *fakes) {
 		f.rowErr = sqlRefusal("P0001")
 		f.compensationFails = true
-	}, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
-		ev := newEvent(f)
-		ev.Conferencing = autocreate(confGrant)
-		return createEvent(ev, confGrant)(ctx, c, o, f)
-	})
+	}, createWithZoom)
 	add("create-row-unknown", func(f *fakes) { f.rowErr = errors.New("connection refused (the recorder)") },
-		func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
-			ev := newEvent(f)
-			ev.Conferencing = autocreate(confGrant)
-			return createEvent(ev, confGrant)(ctx, c, o, f)
-		})
+		createWithZoom)
 	add("create-row-refused", func(f *fakes) { f.rowErr = sqlRefusal("P0001") },
-		func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
-			ev := newEvent(f)
-			ev.Conferencing = autocreate(confGrant)
-			return createEvent(ev, confGrant)(ctx, c, o, f)
-		})
+		createWithZoom)
 	// UpdateEvent, each branch.
 	add("update-no-zoom-change", withTarget(nil), updateEvent(`{"location":"Room 4"}`, uuid.Nil))
 	add("update-sync", withTarget(nil), updateEvent(`{"title":"Moved","when":{"start_time":{start},"end_time":{end}}}`, uuid.Nil))
