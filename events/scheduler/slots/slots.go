@@ -118,8 +118,8 @@ func Available(q Query, start, end time.Time) ([]string, bool) {
 }
 
 type participant struct {
-	loc  *time.Location
-	open []openHours // nil: always open
+	loc  *time.Location // slot times round in it
+	open []openHours    // nil: always open
 	free []Interval
 }
 
@@ -210,7 +210,6 @@ func prepare(q Query) (*engine, error) {
 				}
 				e.parts[i].open = append(e.parts[i].open, d)
 			}
-			continue
 		}
 		for j, oh := range p.OpenHours {
 			parsed, err := parseOpenHours(fmt.Sprintf("participants[%d].availability.open_hours[%d]", i, j), oh, loc)
@@ -218,6 +217,10 @@ func prepare(q Query) (*engine, error) {
 				return nil, err
 			}
 			e.parts[i].open = append(e.parts[i].open, parsed)
+		}
+		if p.Timezone == "" && len(e.parts[i].open) > 0 {
+			// Rounding follows the clock the open hours are written in.
+			e.parts[i].loc = e.parts[i].open[0].loc
 		}
 	}
 	return e, nil

@@ -301,6 +301,11 @@ func TestRoundTo(t *testing.T) {
 	q := oneDay(ktm, monday, time.Hour, p)
 	q.RoundTo = time.Hour
 	equal(t, "Kathmandu, round_to 60", hhmm(compute(t, q), ktm), []string{"10:00", "11:00"})
+
+	// A participant without a zone rounds in the zone of their open hours.
+	q.Participants[0].Timezone = ""
+	q.Participants[0].OpenHours[0].Timezone = "Asia/Kathmandu"
+	equal(t, "open hours in Kathmandu, no participant zone", hhmm(compute(t, q), ktm), []string{"10:00", "11:00"})
 }
 
 func TestIntervalAndDuration(t *testing.T) {
