@@ -306,23 +306,31 @@ func (s *Store) DeleteEvent(ctx context.Context, appID, grantID uuid.UUID, id st
 	}
 	var r Removed
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		ev, err := database.QueryOne(ctx, tx, scanEvent, errNotFound("event"),
-			`DELETE FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3 RETURNING `+eventColumns, appID, grantID, eid)
-		if err != nil {
-			return err
-		}
-		r.Event = ev
-		if _, err := tx.Exec(ctx, `INSERT INTO event_tombstones (id, application_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-			ev.ID, appID); err != nil {
-			return err
-		}
-		if ev.ConfMeetingID == nil || ev.ConfGrantID == nil {
-			return nil
-		}
-		r.Deletion, err = s.outbox.Add(ctx, tx, appID, KindDeleteMeeting, MeetingDeletion{ApplicationID: appID,
-			ConfGrantID: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID, EventID: ev.ID})
+		r, err = s.DeleteEventTx(ctx, tx, appID, grantID, eid)
 		return err
 	})
+	return r, err
+}
+
+// DeleteEventTx is DeleteEvent in the caller's transaction: a cancelled
+// booking and its event's removal are one change.
+func (s *Store) DeleteEventTx(ctx context.Context, tx pgx.Tx, appID, grantID, eid uuid.UUID) (Removed, error) {
+	var r Removed
+	ev, err := database.QueryOne(ctx, tx, scanEvent, errNotFound("event"),
+		`DELETE FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3 RETURNING `+eventColumns, appID, grantID, eid)
+	if err != nil {
+		return r, err
+	}
+	r.Event = ev
+	if _, err := tx.Exec(ctx, `INSERT INTO event_tombstones (id, application_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		ev.ID, appID); err != nil {
+		return r, err
+	}
+	if ev.ConfMeetingID == nil || ev.ConfGrantID == nil {
+		return r, nil
+	}
+	r.Deletion, err = s.outbox.Add(ctx, tx, appID, KindDeleteMeeting, MeetingDeletion{ApplicationID: appID,
+		ConfGrantID: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID, EventID: ev.ID})
 	return r, err
 }
 
