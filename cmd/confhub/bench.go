@@ -144,12 +144,37 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		rows = append(rows, row{"floor", c, measure(c, n, func(int) error { return floor(ctx, floorC, *latency) })})
 	}
 
+	sched, err := seedScheduler(ctx, pool, seed, stderr)
+	if err != nil {
+		return err
+	}
+	if err := sched.availability(0); err != nil {
+		return fmt.Errorf("availability: %w", err)
+	}
+	_ = measure(1, 20, sched.availability) // warm up
+	avail := measure(1, availReps, sched.availability)
+	for _, c := range []int{1, 32} {
+		n := *serial
+		if c > 1 {
+			n = *parallel
+		}
+		_ = measure(c, min(n, 50), sched.book) // warm up
+		before := sim.Stats().Calls["create_meeting"]["201"]
+		r := measure(c, n, sched.book)
+		r.zoomCreates = float64(sim.Stats().Calls["create_meeting"]["201"]-before) / float64(n)
+		rows = append(rows, row{"booking", c, r})
+	}
+
 	fmt.Fprintf(stdout, "\nconfhub bench: Zoom latency %v, %d hosts, GOMAXPROCS=%d, Temporal store %s\n\n", *latency, *hosts, runtimeProcs(), *store)
 	fmt.Fprintf(stdout, "%-8s %4s %6s %9s %9s %9s %15s %13s %7s\n", "what", "conc", "n", "req/s", "p50", "p99", "p50-zoom", "creates/event", "errors")
-	var ours, fl map[int]result = map[int]result{}, map[int]result{}
+	var ours, fl, booked map[int]result = map[int]result{}, map[int]result{}, map[int]result{}
 	for _, r := range rows {
 		extra, creates := "", "-"
-		if r.name == "confhub" {
+		if r.name == "booking" {
+			booked[r.c] = r.r
+			extra = fmt.Sprintf("%.1fms", ms(r.r.p50-*latency))
+			creates = fmt.Sprintf("%.2f", r.r.zoomCreates)
+		} else if r.name == "confhub" {
 			ours[r.c] = r.r
 			extra = fmt.Sprintf("%.1fms", ms(r.r.p50-*latency))
 			creates = fmt.Sprintf("%.2f", r.r.zoomCreates)
@@ -162,6 +187,12 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "\noverhead at concurrency 1 (our p50 - Zoom latency): %.1f ms (target <= 10 ms)\n", ms(ours[1].p50-*latency))
 	fmt.Fprintf(stdout, "throughput at concurrency 32, ours / floor: %.2f (target >= 0.8)\n", ours[32].rps/fl[32].rps)
 	fmt.Fprintf(stdout, "Zoom create calls per event: %.2f (target 1)\n", ours[32].zoomCreates)
+	fmt.Fprintf(stdout, "\nbooking overhead at concurrency 1 (p50 - Zoom latency): %.1f ms, event creation's %.1f ms: %+.1f ms (target within 2 ms)\n",
+		ms(booked[1].p50-*latency), ms(ours[1].p50-*latency), ms(booked[1].p50-ours[1].p50))
+	fmt.Fprintf(stdout, "booking throughput at concurrency 32, bookings / floor: %.2f; bookings / event creates: %.2f\n",
+		booked[32].rps/fl[32].rps, booked[32].rps/ours[32].rps)
+	fmt.Fprintf(stdout, "availability, 30 days, %d participants, %d busy events (n=%d, %d errors): p50 %.2f ms, p99 %.2f ms (target p50 <= 20 ms)\n",
+		availParticipants, sched.busy, avail.n, avail.errors, ms(avail.p50), ms(avail.p99))
 	if *only == "create" {
 		return nil
 	}
