@@ -16,7 +16,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 	"github.com/confhub/confhub/events/scheduler"
+	"github.com/confhub/confhub/internal/await"
 	"github.com/confhub/confhub/internal/stack"
 )
 
@@ -380,7 +382,11 @@ func TestBookingRefusesBadInput(t *testing.T) {
 		{"wrong length", map[string]any{"start_time": start.Unix(), "end_time": start.Add(time.Hour).Unix(), "guest": map[string]any{"name": "G", "email": "g@example.com"}}, 400, "end_time"},
 		{"no guest", map[string]any{"start_time": start.Unix(), "end_time": start.Add(30 * time.Minute).Unix()}, 400, "guest"},
 		{"bad guest email", bookingBody(start, "nope"), 400, "guest.email"},
-		{"unknown field", func() map[string]any { b := bookingBody(start, "g@example.com"); b["additional_fields"] = map[string]any{"x": "y"}; return b }(), 400, "additional_fields.x"},
+		{"unknown field", func() map[string]any {
+			b := bookingBody(start, "g@example.com")
+			b["additional_fields"] = map[string]any{"x": "y"}
+			return b
+		}(), 400, "additional_fields.x"},
 		{"bad language", func() map[string]any { b := bookingBody(start, "g@example.com"); b["email_language"] = "tlh"; return b }(), 400, "email_language"},
 		{"off the grid", bookingBody(start.Add(7*time.Minute), "g@example.com"), 409, "The selected timeslot is unavailable"},
 		{"too far ahead", bookingBody(start.Add(30*24*time.Hour), "g@example.com"), 409, "The selected timeslot is unavailable"},
@@ -582,4 +588,102 @@ func (e *env) post(url string, body any) (int, string) {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(raw)
+}
+
+// A booking whose process dies after its slot is claimed and before its
+// event's workflow starts: the sweeper starts it, so the booking gets its
+// event and its Zoom meeting all the same, and the slot stays taken.
+func TestBookingSurvivesDeathBeforeItsWorkflowStarts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	id, _ := e.newConfiguration(cs, nil)
+	start := e.slotStart()
+	q := "?configuration_id=" + id
+
+	dying := &dyingStarts{Client: e.st.Workflows.Temporal, died: make(chan struct{})}
+	prefix := "create-event-"
+	dying.dieAt.Store(&prefix)
+	e.st.Workflows.Temporal = dying
+	if status, body := e.post(e.srv.URL+"/v3/scheduling/bookings"+q, bookingBody(start, "g@example.com")); status != 0 {
+		t.Fatalf("the request answered %d %s: the process was meant to die mid-request", status, body)
+	}
+	<-dying.died
+
+	var event map[string]any
+	if !await.Until(30*time.Second, func() bool {
+		l := e.do("GET", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, nil)
+		if len(l.list()) == 1 {
+			event = l.list()[0].(map[string]any)
+		}
+		return event != nil && event["conferencing"] != nil
+	}) {
+		t.Fatalf("the claimed booking never got its event")
+	}
+	if n := len(e.meetings()); n != 1 {
+		t.Fatalf("%d meetings for one booking", n)
+	}
+	bid := event["metadata"].(map[string]any)["booking_id"].(string)
+	g := e.do("GET", "/v3/scheduling/bookings/"+bid+q, "", nil)
+	if g.data()["status"] != "booked" || g.data()["event_id"] != event["id"] {
+		t.Fatalf("booking: %s", g.Raw)
+	}
+	e.expect(e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(start, "h@example.com")), 409, "the slot stays taken")
+}
+
+// A booking whose Zoom meeting cannot be made: the booking fails with
+// Zoom's reason, nothing is left behind, and the slot is free again.
+func TestBookingWhoseMeetingFailsIsReleased(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	id, _ := e.newConfiguration(cs, nil)
+	start := e.slotStart()
+	q := "?configuration_id=" + id
+	if err := e.sim.SetFaults(zoomsim.Faults{Ops: map[string]zoomsim.OpFault{zoomsim.OpCreateMeeting: {ErrorRate: 1, ErrorStatus: 400}}}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(start, "g@example.com"))
+	if r.Status < 400 || r.Status >= 500 && r.Status != http.StatusBadGateway {
+		t.Fatalf("a booking whose meeting Zoom refused answered %d: %s", r.Status, r.Raw)
+	}
+	if _, has := r.Body["data"]; has {
+		t.Fatalf("an error carries data: %s", r.Raw)
+	}
+	if err := e.sim.SetFaults(zoomsim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.meetings()); n != 0 {
+		t.Fatalf("%d meetings after a failed booking", n)
+	}
+	if l := e.do("GET", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, nil); len(l.list()) != 0 {
+		t.Fatalf("a failed booking left an event: %s", l.Raw)
+	}
+	e.expect(e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(start, "g@example.com")), 200, "the slot is free again")
+}
+
+// A cancel whose process dies after the booking and its event are removed
+// and before the meeting's deletion starts: the meeting is deleted anyway.
+func TestCancelSurvivesDeathBeforeTheMeetingsDeletion(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	id, _ := e.newConfiguration(cs, nil)
+	q := "?configuration_id=" + id
+	r := e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(e.slotStart(), "g@example.com"))
+	e.expect(r, 200, "book")
+	dying := &dyingStarts{Client: e.st.Workflows.Temporal, died: make(chan struct{})}
+	prefix := "delete-meeting-"
+	dying.dieAt.Store(&prefix)
+	e.st.Workflows.Temporal = dying
+	req, _ := http.NewRequest("DELETE", e.srv.URL+"/v3/scheduling/bookings/"+r.data()["booking_id"].(string)+q, nil)
+	if resp, err := e.client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the request answered %d: the process was meant to die mid-request", resp.StatusCode)
+	}
+	<-dying.died
+	e.expect(e.do("GET", "/v3/grants/"+cs.cal+"/events/"+r.data()["event_id"].(string), cs.key, nil), 404, "the event is gone")
+	if !await.Until(30*time.Second, func() bool { return len(e.meetings()) == 0 }) {
+		t.Fatalf("the cancelled booking's meeting is still at Zoom: %v", e.meetings())
+	}
 }
