@@ -9,6 +9,7 @@ CREATE TABLE scheduling_configurations (
     slug                  text,
     requires_session_auth boolean NOT NULL DEFAULT false,
     body                  jsonb NOT NULL,
+    calendar_grants       jsonb NOT NULL DEFAULT '{}', -- calendar id -> its grant, found at save time
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now()
 );

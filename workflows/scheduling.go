@@ -53,8 +53,9 @@ func (s *Scheduling) Book(ctx context.Context, c scheduler.Configuration, in sch
 func (s *Scheduling) makeBooked(ctx context.Context, plan scheduler.BookingPlan) (scheduler.Booking, error) {
 	// Once the workflow runs, Temporal carries it (and a failed run
 	// releases the booking): the outbox entry has done its job.
+	// Done beside the wait, which is Zoom's time anyway.
 	_, err := s.runCreate(ctx, BookedEventInput(*plan.Event), enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		func() { s.handedOver(ctx, plan.Entry) })
+		func() { go s.handedOver(context.WithoutCancel(ctx), plan.Entry) })
 	if err != nil {
 		return scheduler.Booking{}, err
 	}

@@ -328,19 +328,24 @@ func (s *Service) Book(ctx context.Context, c Configuration, in BookingInput) (B
 	if err != nil {
 		return BookingPlan{}, err
 	}
-	var only []string
-	if len(in.Participants) > 0 && roundRobin(c.Body.Availability.AvailabilityRules.AvailabilityMethod) {
+	rr := roundRobin(c.Body.Availability.AvailabilityRules.AvailabilityMethod)
+	h := c.Body.Organizer()
+	if rr {
+		// Who hosts depends on who is free: looked up first, then claimed
+		// (and re-checked) for that participant. A collective booking
+		// needs no look first: the claim's check is the check.
+		var only []string
 		for _, p := range in.Participants {
 			only = append(only, p.Email)
 		}
-	}
-	free, err := s.offered(ctx, s.Store.pool, c, start, end, nil, only)
-	if err != nil {
-		return BookingPlan{}, err
-	}
-	h, ok := host(c, free)
-	if !ok {
-		return BookingPlan{}, errSlotTaken("no participant is free")
+		free, err := s.offered(ctx, s.Store.pool, c, start, end, nil, only)
+		if err != nil {
+			return BookingPlan{}, err
+		}
+		var ok bool
+		if h, ok = host(c, free); !ok {
+			return BookingPlan{}, errSlotTaken("no participant is free")
+		}
 	}
 	b := Booking{ID: uuid.New(), ApplicationID: c.ApplicationID, ConfigurationID: c.ID, Salt: newSalt(), Status: StatusBooked,
 		Start: start, End: end, CalendarID: bookingCalendar(h), HeldCalendars: heldCalendars(c, h), OrganizerEmail: h.Email}
@@ -349,7 +354,7 @@ func (s *Service) Book(ctx context.Context, c Configuration, in BookingInput) (B
 	}
 	details.Title, details.Description = c.Body.EventBooking.Title, c.Body.EventBooking.Description
 	details.Organizer = Person{Name: h.Name, Email: h.Email}
-	if roundRobin(c.Body.Availability.AvailabilityRules.AvailabilityMethod) {
+	if rr {
 		details.Participants = []string{h.Email}
 	}
 	b.Details = details
@@ -368,12 +373,12 @@ func (s *Service) Book(ctx context.Context, c Configuration, in BookingInput) (B
 		if err != nil {
 			return err
 		}
-		if roundRobin(c.Body.Availability.AvailabilityRules.AvailabilityMethod) && !slices.Contains(again, h.Email) {
+		if !slices.Contains(again, h.Email) {
 			return errSlotTaken(h.Email + " is no longer free")
 		}
 		return nil
 	}
-	if !roundRobin(c.Body.Availability.AvailabilityRules.AvailabilityMethod) {
+	if !rr {
 		check = func(ctx context.Context, q database.Querier) error {
 			_, err := s.offered(ctx, q, c, start, end, nil, nil)
 			return err
@@ -393,14 +398,20 @@ func (s *Service) bookedEvent(ctx context.Context, c Configuration, b *Booking) 
 	if err != nil {
 		return BookedEvent{}, err
 	}
-	cals, err := s.events.CalendarsByID(ctx, c.ApplicationID, []uuid.UUID{b.CalendarID})
-	if err != nil {
-		return BookedEvent{}, err
+	// The calendar's grant was found when the configuration was saved; the
+	// events path checks both again.
+	grant, ok := c.CalendarGrants[b.CalendarID]
+	if !ok {
+		cals, err := s.events.CalendarsByID(ctx, c.ApplicationID, []uuid.UUID{b.CalendarID})
+		if err != nil {
+			return BookedEvent{}, err
+		}
+		if len(cals) == 0 {
+			return BookedEvent{}, apperr.Conflictf("the booking calendar %s no longer exists: the configuration needs updating", b.CalendarID)
+		}
+		grant = cals[0].GrantID
 	}
-	if len(cals) == 0 {
-		return BookedEvent{}, apperr.Conflictf("the booking calendar %s no longer exists: the configuration needs updating", b.CalendarID)
-	}
-	plan, err := s.events.PrepareCreate(ctx, c.ApplicationID, cals[0].GrantID.String(), b.CalendarID.String(), in)
+	plan, err := s.events.PrepareCreate(ctx, c.ApplicationID, grant.String(), b.CalendarID.String(), in)
 	if err != nil {
 		if e, ok := apperr.As(err); ok && e.Kind == apperr.Invalid {
 			// The configuration was valid when saved; what changed since
@@ -413,7 +424,7 @@ func (s *Service) bookedEvent(ctx context.Context, c Configuration, b *Booking) 
 		b.EventID = plan.Event.ID
 	}
 	plan.Event.ID = b.EventID
-	b.EventGrantID = cals[0].GrantID
+	b.EventGrantID = grant
 	return BookedEvent{BookingID: b.ID, Event: plan.Event, ConfGrant: plan.ConfGrant}, nil
 }
 

@@ -24,8 +24,11 @@ type Configuration struct {
 	Slug                *string
 	RequiresSessionAuth bool
 	Body                Body
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+	// CalendarGrants are the grants of the calendars the body names, as
+	// found when it was saved.
+	CalendarGrants map[uuid.UUID]uuid.UUID
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Body is a configuration's content in its wire shape (snake_case JSON):

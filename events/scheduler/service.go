@@ -73,6 +73,7 @@ func (s *Service) UpdateConfiguration(ctx context.Context, appID uuid.UUID, gran
 	if err != nil {
 		return Configuration{}, err
 	}
+	c.CalendarGrants = nil
 	if err := applyInput(&c.Body, &c.Slug, &c.RequiresSessionAuth, in, false); err != nil {
 		return Configuration{}, err
 	}
@@ -145,6 +146,10 @@ func (s *Service) resolve(ctx context.Context, c *Configuration) error {
 		found, err := s.events.CalendarsByID(ctx, c.ApplicationID, ids)
 		if err != nil {
 			return err
+		}
+		c.CalendarGrants = map[uuid.UUID]uuid.UUID{}
+		for _, cal := range found {
+			c.CalendarGrants[cal.ID] = cal.GrantID
 		}
 		for i, p := range c.Body.Participants {
 			for j, id := range p.Availability.CalendarIDs {

@@ -32,12 +32,15 @@ func notFound(what string) error { return apperr.NotFoundf("%s not found", what)
 
 var errSlugTaken = &apperr.Error{Kind: apperr.Conflict, Field: "slug", Message: "is used by another configuration of this application"}
 
-const configColumns = `id, application_id, grant_id, slug, requires_session_auth, body, created_at, updated_at`
+const configColumns = `id, application_id, grant_id, slug, requires_session_auth, body, calendar_grants, created_at, updated_at`
 
 func scanConfig(r pgx.CollectableRow) (Configuration, error) {
 	var c Configuration
-	var body []byte
-	if err := r.Scan(&c.ID, &c.ApplicationID, &c.GrantID, &c.Slug, &c.RequiresSessionAuth, &body, &c.CreatedAt, &c.UpdatedAt); err != nil {
+	var body, grants []byte
+	if err := r.Scan(&c.ID, &c.ApplicationID, &c.GrantID, &c.Slug, &c.RequiresSessionAuth, &body, &grants, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(grants, &c.CalendarGrants); err != nil {
 		return c, err
 	}
 	return c, json.Unmarshal(body, &c.Body)
@@ -54,19 +57,21 @@ func slugConflict(err error) error {
 // CreateConfiguration stores a new configuration.
 func (s *Store) CreateConfiguration(ctx context.Context, c Configuration) (Configuration, error) {
 	body, _ := json.Marshal(c.Body)
+	grants, _ := json.Marshal(c.CalendarGrants)
 	out, err := database.QueryOne(ctx, s.pool, scanConfig, nil, `INSERT INTO scheduling_configurations
-		(id, application_id, grant_id, slug, requires_session_auth, body) VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+configColumns,
-		c.ID, c.ApplicationID, c.GrantID, c.Slug, c.RequiresSessionAuth, body)
+		(id, application_id, grant_id, slug, requires_session_auth, body, calendar_grants) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+configColumns,
+		c.ID, c.ApplicationID, c.GrantID, c.Slug, c.RequiresSessionAuth, body, grants)
 	return out, slugConflict(err)
 }
 
 // UpdateConfiguration replaces a stored configuration.
 func (s *Store) UpdateConfiguration(ctx context.Context, c Configuration) (Configuration, error) {
 	body, _ := json.Marshal(c.Body)
+	grants, _ := json.Marshal(c.CalendarGrants)
 	out, err := database.QueryOne(ctx, s.pool, scanConfig, notFound("configuration"), `UPDATE scheduling_configurations
-		SET slug = $4, requires_session_auth = $5, body = $6, updated_at = now()
+		SET slug = $4, requires_session_auth = $5, body = $6, calendar_grants = $7, updated_at = now()
 		WHERE id = $1 AND application_id = $2 AND grant_id = $3 RETURNING `+configColumns,
-		c.ID, c.ApplicationID, c.GrantID, c.Slug, c.RequiresSessionAuth, body)
+		c.ID, c.ApplicationID, c.GrantID, c.Slug, c.RequiresSessionAuth, body, grants)
 	return out, slugConflict(err)
 }
 
@@ -170,7 +175,7 @@ func (s *Store) CreateSession(ctx context.Context, ss Session) error {
 // false when the session is unknown or expired.
 // now is the service's clock, which also set the session's expiry.
 func (s *Store) SessionConfiguration(ctx context.Context, id string, now time.Time) (Configuration, bool, error) {
-	c, err := database.QueryOne(ctx, s.pool, scanConfig, notFound("session"), `SELECT c.id, c.application_id, c.grant_id, c.slug, c.requires_session_auth, c.body, c.created_at, c.updated_at
+	c, err := database.QueryOne(ctx, s.pool, scanConfig, notFound("session"), `SELECT c.id, c.application_id, c.grant_id, c.slug, c.requires_session_auth, c.body, c.calendar_grants, c.created_at, c.updated_at
 		FROM scheduling_sessions s JOIN scheduling_configurations c ON c.id = s.configuration_id
 		WHERE s.id_sha256 = $1 AND s.expires_at > $2`, sessionHash(id), now)
 	if apperr.IsKind(err, apperr.NotFound) {
