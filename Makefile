@@ -18,9 +18,11 @@ WEB_ELEMENTS_SHA512 := /1cPxAtsdaZhQu4e+7D2i5lomGDwZchj5CvqNXKQSIyDvTlS/EZa6PiJU
 WEB_ELEMENTS_DIR := .tools/web-elements-$(WEB_ELEMENTS_VERSION)
 WEB_ELEMENTS_BUNDLE := $(WEB_ELEMENTS_DIR)/package/dist/cdn/nylas-scheduling/nylas-scheduling.es.js
 # The browser test drives the component with playwright-core (no bundled
-# browsers: it uses the system chromium). 1.60 is the release made for
-# Chromium 148, Debian 12's chromium; the SDK test uses Nylas' Node SDK.
-PLAYWRIGHT_VERSION := 1.60.0
+# browsers: it uses the system chromium). Debian's chromium follows Chrome
+# stable; 1.64 is the release made for Chromium 156, Debian 12's today, and
+# speaks a protocol that tolerates a few versions either way. The SDK test
+# uses Nylas' Node SDK.
+PLAYWRIGHT_VERSION := 1.64.1
 PLAYWRIGHT_DIR := .tools/playwright-core-$(PLAYWRIGHT_VERSION)
 NYLAS_SDK_VERSION := 8.4.0
 NYLAS_SDK_DIR := .tools/nylas-$(NYLAS_SDK_VERSION)
