@@ -112,6 +112,7 @@ type env struct {
 	simURL string
 	clock  *clock
 	worker interface{ Stop() }
+	opts   stack.Options // what the stack was made with
 	// internalFailures is set by tests that break the database on purpose,
 	// where a 500 is the right answer.
 	internalFailures bool
@@ -174,7 +175,7 @@ func newEnvStack(t *testing.T, adjust func(*stack.Options), simOpts ...func(*zoo
 		t.Fatal(err)
 	}
 	e := &env{t: t, st: st, srv: srv, pool: pool, dbURL: dbURL, apps: st.Apps, conns: st.Connectors, grants: st.Grants, keys: kr,
-		logs: logs, sim: sim, simURL: simSrv.URL, clock: clk, worker: w}
+		logs: logs, sim: sim, simURL: simSrv.URL, clock: clk, worker: w, opts: opts}
 	t.Cleanup(func() { e.worker.Stop() })
 	srv.Config.Handler = checkContract(t, st.API.Handler())
 	srv.Start()

@@ -90,6 +90,8 @@ type Deps struct {
 	Grants       Grants
 	Calendars    Calendars
 	Events       EventWorkflows
+	Scheduler    Scheduler
+	Bookings     Bookings
 	DB           Pinger
 	// Temporal is checked by the readiness probe; nil: not checked.
 	Temporal Pinger
@@ -214,6 +216,22 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodGet, Path: "/v3/grants/:grant_id/events/:event_id", Handler: s.getEvent, Auth: APIKeyOrGrantToken},
 		{Method: http.MethodPut, Path: "/v3/grants/:grant_id/events/:event_id", Handler: s.updateEvent, Auth: APIKeyOrGrantToken},
 		{Method: http.MethodDelete, Path: "/v3/grants/:grant_id/events/:event_id", Handler: s.deleteEvent, Auth: APIKeyOrGrantToken},
+		{Method: http.MethodPost, Path: "/v3/grants/:grant_id/scheduling/configurations", Handler: s.createConfiguration},
+		{Method: http.MethodGet, Path: "/v3/grants/:grant_id/scheduling/configurations", Handler: s.listConfigurations},
+		{Method: http.MethodGet, Path: "/v3/grants/:grant_id/scheduling/configurations/:configuration_id", Handler: s.getConfiguration},
+		{Method: http.MethodPut, Path: "/v3/grants/:grant_id/scheduling/configurations/:configuration_id", Handler: s.updateConfiguration},
+		{Method: http.MethodDelete, Path: "/v3/grants/:grant_id/scheduling/configurations/:configuration_id", Handler: s.deleteConfiguration},
+		{Method: http.MethodPost, Path: "/v3/scheduling/sessions", Handler: s.createSession},
+		{Method: http.MethodDelete, Path: "/v3/scheduling/sessions/:session_id", Handler: s.deleteSession},
+		// Page calls: a session, the API key, or nothing for a public
+		// configuration; the handlers resolve which (schedulingCredentials).
+		{Method: http.MethodGet, Path: "/v3/scheduling/ui-settings", Handler: s.uiSettings, Auth: Public},
+		{Method: http.MethodGet, Path: "/v3/scheduling/availability", Handler: s.availability, Auth: Public},
+		{Method: http.MethodPost, Path: "/v3/scheduling/bookings", Handler: s.createBooking, Auth: Public},
+		{Method: http.MethodGet, Path: "/v3/scheduling/bookings/:booking_id", Handler: s.getBooking, Auth: Public},
+		{Method: http.MethodPatch, Path: "/v3/scheduling/bookings/:booking_id", Handler: s.rescheduleBooking, Auth: Public},
+		{Method: http.MethodPut, Path: "/v3/scheduling/bookings/:booking_id", Handler: s.decideBooking, Auth: Public},
+		{Method: http.MethodDelete, Path: "/v3/scheduling/bookings/:booking_id", Handler: s.cancelBooking, Auth: Public},
 	}
 	routes = append(routes, s.schedulerPageRoutes()...)
 	return routes

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -306,23 +307,31 @@ func (s *Store) DeleteEvent(ctx context.Context, appID, grantID uuid.UUID, id st
 	}
 	var r Removed
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		ev, err := database.QueryOne(ctx, tx, scanEvent, errNotFound("event"),
-			`DELETE FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3 RETURNING `+eventColumns, appID, grantID, eid)
-		if err != nil {
-			return err
-		}
-		r.Event = ev
-		if _, err := tx.Exec(ctx, `INSERT INTO event_tombstones (id, application_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
-			ev.ID, appID); err != nil {
-			return err
-		}
-		if ev.ConfMeetingID == nil || ev.ConfGrantID == nil {
-			return nil
-		}
-		r.Deletion, err = s.outbox.Add(ctx, tx, appID, KindDeleteMeeting, MeetingDeletion{ApplicationID: appID,
-			ConfGrantID: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID, EventID: ev.ID})
+		r, err = s.DeleteEventTx(ctx, tx, appID, grantID, eid)
 		return err
 	})
+	return r, err
+}
+
+// DeleteEventTx is DeleteEvent in the caller's transaction: a cancelled
+// booking and its event's removal are one change.
+func (s *Store) DeleteEventTx(ctx context.Context, tx pgx.Tx, appID, grantID, eid uuid.UUID) (Removed, error) {
+	var r Removed
+	ev, err := database.QueryOne(ctx, tx, scanEvent, errNotFound("event"),
+		`DELETE FROM events WHERE application_id = $1 AND grant_id = $2 AND id = $3 RETURNING `+eventColumns, appID, grantID, eid)
+	if err != nil {
+		return r, err
+	}
+	r.Event = ev
+	if _, err := tx.Exec(ctx, `INSERT INTO event_tombstones (id, application_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+		ev.ID, appID); err != nil {
+		return r, err
+	}
+	if ev.ConfMeetingID == nil || ev.ConfGrantID == nil {
+		return r, nil
+	}
+	r.Deletion, err = s.outbox.Add(ctx, tx, appID, KindDeleteMeeting, MeetingDeletion{ApplicationID: appID,
+		ConfGrantID: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID, EventID: ev.ID})
 	return r, err
 }
 
@@ -339,6 +348,45 @@ type cursor struct {
 	ID       uuid.UUID `json:"i"`
 }
 
+// during is an event's time as a range, [starts_at, ends_at): the expression
+// of the GiST index events_calendar_during (migration 00007), so a query must
+// spell it exactly so to use that index. A zero-length event's range is
+// empty: it contains no instant, so only the starts_at branch finds it.
+const during = `tstzrange(starts_at, ends_at)`
+
+// listQuery builds the list's statement for the filters present (a
+// statement per shape, so no "$n IS NULL OR" defeats an index). An event
+// overlaps [Start, End) when it starts in the window, or when it started
+// before Start and is still running at Start. The first set is a range of
+// events_calendar_time, read in page order; the second is a point lookup
+// in the GiST index, computed on its own (MATERIALIZED) so the planner
+// cannot trade it for a walk through every earlier event in page order.
+func listQuery(appID, grantID uuid.UUID, f ListFilter, after *cursor) (string, []any) {
+	args := []any{appID, grantID, f.CalendarID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	cond := `application_id = $1 AND grant_id = $2 AND calendar_id = $3`
+	if after != nil {
+		cond += fmt.Sprintf(` AND (starts_at, id) > (%s::timestamptz, %s::uuid)`, arg(after.StartsAt), arg(after.ID))
+	}
+	if f.End != nil {
+		cond += ` AND starts_at < ` + arg(*f.End) + `::timestamptz`
+	}
+	limit := arg(f.Limit + 1)
+	if f.Start == nil {
+		return `SELECT ` + eventColumns + ` FROM events WHERE ` + cond + ` ORDER BY starts_at, id LIMIT ` + limit, args
+	}
+	start := arg(*f.Start) + `::timestamptz`
+	return `WITH spanning AS MATERIALIZED (SELECT ` + eventColumns + ` FROM events WHERE ` + cond + `
+			AND ` + during + ` @> ` + start + ` AND starts_at < ` + start + `)
+		SELECT ` + eventColumns + ` FROM (
+			(SELECT ` + eventColumns + ` FROM events WHERE ` + cond + ` AND starts_at >= ` + start + ` ORDER BY starts_at, id LIMIT ` + limit + `)
+			UNION ALL SELECT ` + eventColumns + ` FROM spanning) e
+		ORDER BY starts_at, id LIMIT ` + limit, args
+}
+
 // ListEvents returns a page ordered by start time and the next page's token.
 func (s *Store) ListEvents(ctx context.Context, appID, grantID uuid.UUID, f ListFilter) ([]Event, string, error) {
 	var after *cursor
@@ -350,16 +398,8 @@ func (s *Store) ListEvents(ctx context.Context, appID, grantID uuid.UUID, f List
 		}
 		after = &c
 	}
-	var afterStart *time.Time
-	var afterID *uuid.UUID
-	if after != nil {
-		afterStart, afterID = &after.StartsAt, &after.ID
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE application_id = $1 AND grant_id = $2 AND calendar_id = $3
-		AND ($4::timestamptz IS NULL OR ends_at > $4 OR (ends_at = starts_at AND starts_at >= $4))
-		AND ($5::timestamptz IS NULL OR starts_at < $5)
-		AND ($6::timestamptz IS NULL OR (starts_at, id) > ($6, $7::uuid))
-		ORDER BY starts_at, id LIMIT $8`, appID, grantID, f.CalendarID, f.Start, f.End, afterStart, afterID, f.Limit+1)
+	sql, args := listQuery(appID, grantID, f, after)
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, "", err
 	}

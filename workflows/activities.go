@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,11 @@ type MeetingLog interface {
 	CompensateAttempt(ctx context.Context, at events.OpenAttempt, meetingID int64) (bool, error)
 	PostponeAttempt(ctx context.Context, opID string) error
 	MeetingOnEvent(ctx context.Context, appID, confGrantID uuid.UUID, meetingID int64) (bool, error)
+}
+
+// Bookings releases Scheduler bookings whose event could not be made (scheduler.Store).
+type Bookings interface {
+	Release(ctx context.Context, id uuid.UUID, reason string) error
 }
 
 // Outbox is the pending work recorded with the changes that caused it (outbox.Store).
@@ -85,6 +91,7 @@ type Activities struct {
 	Grants   IdleGrants
 	Zoom     ZoomMeetings
 	Outbox   Outbox
+	Bookings Bookings
 	Temporal WorkflowClient
 	// Handoff, when set, passes a created event to a handler waiting in this
 	// process (see Handoff).
@@ -300,6 +307,21 @@ func (a *Activities) InsertEvent(ctx context.Context, in StoreEventInput) (Event
 	}
 	a.Handoff.Deliver(activity.GetInfo(ctx).WorkflowExecution.ID, out)
 	return RecordOf(out), nil
+}
+
+// ReleaseBookingInput names a booking to release and why.
+type ReleaseBookingInput struct {
+	ID     uuid.UUID
+	Reason string
+}
+
+// ReleaseBooking frees a booking's time: its event could not be made.
+func (a *Activities) ReleaseBooking(ctx context.Context, in ReleaseBookingInput) error {
+	reason := in.Reason
+	if len(reason) > 500 {
+		reason = reason[:500]
+	}
+	return storeError(a.Bookings.Release(ctx, in.ID, "the booking's event could not be made: "+strings.ToValidUTF8(reason, "")))
 }
 
 // LoadEvent reads the event an update applies to.

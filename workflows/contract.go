@@ -72,6 +72,14 @@ type CreateEventInput struct {
 	V           int         `json:"v"`
 	Event       EventRecord `json:"event"`
 	ConfGrantID uuid.UUID   `json:"conf_grant_id,omitzero"` // the Zoom grant hosting the meeting (autocreate)
+	// Booking is the Scheduler booking whose event this is: a create that
+	// fails releases the booking's time.
+	Booking *BookingRef `json:"booking,omitempty"`
+}
+
+// BookingRef names a Scheduler booking.
+type BookingRef struct {
+	ID uuid.UUID `json:"id"`
 }
 
 // EventResult is what CreateEvent and UpdateEvent return: the stored event.

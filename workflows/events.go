@@ -75,8 +75,34 @@ func DeleteMeetingID(grant uuid.UUID, meeting int64) string {
 }
 
 // CreateEvent makes the Zoom meeting first, then the event row; if the row
-// cannot be written, the meeting is deleted again.
+// cannot be written, the meeting is deleted again. A booking's event that
+// cannot be made releases the booking's time.
 func CreateEvent(ctx workflow.Context, in CreateEventInput) (EventResult, error) {
+	res, err := createEvent(ctx, in)
+	if err != nil && in.Booking != nil {
+		releaseBooking(ctx, *in.Booking, err)
+	}
+	return res, err
+}
+
+// releaseBooking gives up a booking whose event could not be made, in a
+// disconnected context (it must run even if the workflow is cancelled),
+// retrying for as long as the database is away.
+func releaseBooking(ctx workflow.Context, b BookingRef, cause error) {
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	dctx = workflow.WithLocalActivityOptions(dctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2,
+			MaximumInterval: 30 * time.Second},
+	})
+	var a *Activities
+	if err := workflow.ExecuteLocalActivity(dctx, a.ReleaseBooking, ReleaseBookingInput{ID: b.ID, Reason: cause.Error()}).Get(dctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("a booking whose event failed could not be released", "booking_id", b.ID, "err", err)
+	}
+}
+
+func createEvent(ctx workflow.Context, in CreateEventInput) (EventResult, error) {
 	var a *Activities
 	ev := in.Event
 	opID := workflow.GetInfo(ctx).WorkflowExecution.ID

@@ -25,7 +25,7 @@ import (
 // what would break the workflows running in production during a deploy.
 var recordedHistories = []string{
 	"create-autocreate", "create-plain", "create-zoom-refused", "create-compensated", "create-compensation-deferred",
-	"create-compensation-deferred-v0", "create-row-unknown", "create-row-refused",
+	"create-compensation-deferred-v0", "create-row-unknown", "create-row-refused", "create-booking", "create-booking-released",
 	"update-no-zoom-change", "update-sync", "update-sync-refused", "update-sync-undone", "update-same-host",
 	"update-new-host", "update-new-host-undone", "update-first-meeting", "update-manual-details",
 	"update-remove-conference", "update-missing-event", "update-sync-unknown-stands", "update-sync-unknown-repaired",

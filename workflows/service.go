@@ -97,6 +97,17 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 			}
 		}
 	}
+	// A retry under the same Idempotency-Key runs a failed create again
+	// (it failed for now: Zoom or the database down), and gets a completed
+	// one's result.
+	return s.runCreate(ctx, input, enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY, nil)
+}
+
+// runCreate starts (or joins) the create workflow of input's event and
+// waits for the event. reuse says whether a failed run may run again;
+// started, if set, is called once the workflow is known to run (or to
+// have run).
+func (s *Service) runCreate(ctx context.Context, input CreateEventInput, reuse enums.WorkflowIdReusePolicy, started func()) (events.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, RequestTimeout)
 	defer cancel()
 	ctx, unwatch := s.watchTemporal(ctx)
@@ -107,19 +118,19 @@ func (s *Service) CreateEvent(ctx context.Context, appID uuid.UUID, grantID, cal
 	run, err := s.start(ctx, client.StartWorkflowOptions{
 		ID: id, TaskQueue: s.TaskQueue, EnableEagerStart: true,
 		WorkflowExecutionTimeout: 2 * time.Minute, WorkflowTaskTimeout: workflowTaskTimeout,
-		// A retry under the same Idempotency-Key runs a failed create again
-		// (it failed for now: Zoom or the database down), and gets a
-		// completed one's result.
-		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		WorkflowIDReusePolicy:    reuse,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 	}, CreateEvent, input)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
 		// A retry (same Idempotency-Key) after the first run completed: its result.
 		run, err = s.Temporal.GetWorkflow(ctx, id, ""), nil
 	}
 	if err != nil {
 		return events.Event{}, temporalError(ctx, "starting the create workflow", err)
+	}
+	if started != nil {
+		started()
 	}
 	type done struct {
 		res EventResult
@@ -202,26 +213,41 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 // process dying), the sweeper does, so the delete succeeds either way.
 func (s *Service) DeleteEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string) error {
 	removed, err := s.Events.RemoveEvent(ctx, appID, grantID, eventID)
-	if err != nil || removed.Deletion == 0 {
+	if err != nil {
 		return err
 	}
+	s.handOverDeletion(ctx, removed)
+	return nil
+}
+
+// handOverDeletion starts the deletion of a removed event's meeting, whose
+// outbox entry was written with the removal; if it cannot, the sweeper will.
+func (s *Service) handOverDeletion(ctx context.Context, removed events.Removed) {
+	if removed.Deletion == 0 {
+		return
+	}
 	ev := removed.Event
+	appID := ev.ApplicationID
 	m := MeetingRef{App: appID, ConfGrant: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID, EventID: ev.ID}
 	if !s.connected() {
-		return nil // the sweeper hands it over once Temporal is there
+		return // the sweeper hands it over once Temporal is there
 	}
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := StartMeetingDeletion(sctx, s.Temporal, s.TaskQueue, m); err != nil {
 		s.Log.WarnContext(ctx, "could not start a meeting deletion; the sweeper will", "meeting_id", m.MeetingID,
 			"outbox_id", removed.Deletion, "err", err)
-		return nil
+		return
 	}
-	if err := s.Outbox.Done(context.WithoutCancel(ctx), removed.Deletion); err != nil {
-		// Harmless: the sweeper starts it again, which finds it done.
-		s.Log.WarnContext(ctx, "a started meeting deletion stays in the outbox", "outbox_id", removed.Deletion, "err", err)
+	s.handedOver(ctx, removed.Deletion)
+}
+
+// handedOver removes an outbox entry whose work has started.
+func (s *Service) handedOver(ctx context.Context, entry int64) {
+	if err := s.Outbox.Done(context.WithoutCancel(ctx), entry); err != nil {
+		// Harmless: the sweeper starts it again, which finds it started.
+		s.Log.WarnContext(ctx, "a started piece of work stays in the outbox", "outbox_id", entry, "err", err)
 	}
-	return nil
 }
 
 // observe counts a finished event workflow by what the API answers.

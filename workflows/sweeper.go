@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/confhub/confhub/events"
+	"github.com/confhub/confhub/events/scheduler"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/outbox"
 )
@@ -144,6 +145,12 @@ func (a *Activities) handOver(ctx context.Context, taskQueue string, e outbox.En
 		}
 		return StartMeetingDeletion(ctx, a.Temporal, taskQueue, MeetingRef{App: d.ApplicationID, ConfGrant: d.ConfGrantID,
 			MeetingID: d.MeetingID, EventID: d.EventID})
+	case scheduler.KindCreateBooked:
+		var b scheduler.BookedEvent
+		if err := json.Unmarshal(e.Payload, &b); err != nil {
+			return fmt.Errorf("payload: %w", err)
+		}
+		return StartBookedEvent(ctx, a.Temporal, taskQueue, b)
 	}
 	// A kind this build does not know (a newer one wrote it, mid-deploy):
 	// left for a worker that does.

@@ -38,15 +38,24 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs := newFlags("bench [flags]", "Starts the whole stack in-process (a private PostgreSQL, an in-process Temporal server, the\n"+
 		"Zoom simulator at a fixed latency), creates events with Zoom autocreate at concurrency 1 and 32,\n"+
 		"and prints throughput and latency beside the bare-Temporal floor: a workflow of the same shape\n"+
-		"(two local activities, eager start, one of them waiting the Zoom latency) on the same server.", stderr)
+		"(two local activities, eager start, one of them waiting the Zoom latency) on the same server;\n"+
+		"then time-range lookups (GET /events with start/end, busy times) on calendars of --events events.", stderr)
 	latency := fs.Duration("zoom-latency", 20*time.Millisecond, "the simulator's fixed latency per Zoom call")
 	serial := fs.Int("n1", 200, "events at concurrency 1")
 	parallel := fs.Int("n32", 2000, "events at concurrency 32")
 	store := fs.String("temporal-store", "memory", "the in-process Temporal server's store: memory (temporaltest's in-memory SQLite),\n"+
 		"postgres (databases in the bench's PostgreSQL, as a production cluster would use) or sqlite (a file, as confhub dev uses)")
 	hosts := fs.Int("hosts", 64, "Zoom users (each its own account) the events spread over, so Zoom's per-account limits are not the bottleneck")
+	rangeEvents := fs.Int("events", 500_000, "events in each calendar of the time-range rows")
+	only := fs.String("only", "", "run only these rows: create (event creation) or ranges (time-range lookups)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *only != "" && *only != "create" && *only != "ranges" {
+		return usageError{fmt.Errorf("--only: %q is not create or ranges", *only)}
+	}
+	if *rangeEvents < 24*90 {
+		return usageError{fmt.Errorf("--events: %d is fewer than the 90 days of hourly events the windows need", *rangeEvents)}
 	}
 	log := slog.New(slog.DiscardHandler)
 
@@ -92,6 +101,9 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return errors.New("the service did not start")
 	}
 
+	if *only == "ranges" {
+		return benchRanges(ctx, pool, base, *rangeEvents, stdout, stderr)
+	}
 	fmt.Fprintf(stderr, "seeding %d Zoom hosts...\n", *hosts)
 	seed, err := benchSeed(ctx, pool, sim, simSrv.URL, base, *hosts)
 	if err != nil {
@@ -150,7 +162,10 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "\noverhead at concurrency 1 (our p50 - Zoom latency): %.1f ms (target <= 10 ms)\n", ms(ours[1].p50-*latency))
 	fmt.Fprintf(stdout, "throughput at concurrency 32, ours / floor: %.2f (target >= 0.8)\n", ours[32].rps/fl[32].rps)
 	fmt.Fprintf(stdout, "Zoom create calls per event: %.2f (target 1)\n", ours[32].zoomCreates)
-	return nil
+	if *only == "create" {
+		return nil
+	}
+	return benchRanges(ctx, pool, base, *rangeEvents, stdout, stderr)
 }
 
 // benchTemporal starts the Temporal server the bench measures against.

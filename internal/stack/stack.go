@@ -24,6 +24,7 @@ import (
 	"github.com/confhub/confhub/connectors"
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/events"
+	"github.com/confhub/confhub/events/scheduler"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/config"
@@ -63,6 +64,8 @@ type Stack struct {
 	Zoom       *zoom.Client
 	Grants     *grants.Service
 	Events     *events.Service
+	Scheduler  *scheduler.Service
+	Bookings   *workflows.Scheduling
 	Outbox     *outbox.Store
 	Workflows  *workflows.Service
 	Activities *workflows.Activities
@@ -116,15 +119,18 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	s.Grants = grants.NewService(grants.Deps{Pool: o.Pool, Vault: cfg.Keyring, Zoom: s.Zoom, Connectors: s.Connectors,
 		Apps: s.Apps, Calendars: eventStore, PublicURL: cfg.PublicURL, Now: o.Now, Log: o.Log})
 	s.Events = events.NewService(eventStore, s.Grants)
+	schedStore := scheduler.NewStore(o.Pool, outbox.Writer{Grace: o.OutboxGrace})
+	s.Scheduler = scheduler.NewService(schedStore, s.Events, o.Now)
 	// One handoff for both ends: when this process runs the worker too, the
 	// API answers a create as soon as its row is written (see workflows.Handoff).
 	handoff := workflows.NewHandoff()
 	s.Activities = &workflows.Activities{Events: eventStore, Meetings: eventStore, Tokens: s.Grants.Tokens, Grants: s.Grants.Tokens,
-		Zoom: s.Zoom, Outbox: s.Outbox, Temporal: s.Temporal, Handoff: handoff, Now: o.Now, Log: o.Log}
+		Zoom: s.Zoom, Outbox: s.Outbox, Bookings: schedStore, Temporal: s.Temporal, Handoff: handoff, Now: o.Now, Log: o.Log}
 	s.Workflows = &workflows.Service{Temporal: s.Temporal, TaskQueue: o.TaskQueue, Events: s.Events, Keys: eventStore,
 		Outbox: s.Outbox, Log: o.Log, Handoff: handoff, Connected: s.temporalConnected}
+	s.Bookings = &workflows.Scheduling{Service: s.Workflows, Bookings: s.Scheduler}
 	s.API = api.New(api.Deps{Log: o.Log, Auth: s.Apps, Applications: s.Apps, Connectors: s.Connectors, Grants: s.Grants,
-		Calendars: s.Events, Events: s.Workflows, DB: o.Pool, Temporal: temporalHealth{s}, SchemaReady: s.schemaReady,
+		Calendars: s.Events, Events: s.Workflows, Scheduler: s.Scheduler, Bookings: s.Bookings, DB: o.Pool, Temporal: temporalHealth{s}, SchemaReady: s.schemaReady,
 		PublicURL: cfg.PublicURL})
 	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop

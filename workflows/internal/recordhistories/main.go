@@ -80,7 +80,7 @@ func run(out, only string) error {
 			sc.setup(f)
 		}
 		queue := "record-" + sc.name
-		w := workflows.NewWorker(c, queue, &workflows.Activities{Events: f, Meetings: f, Tokens: f, Grants: f, Zoom: f,
+		w := workflows.NewWorker(c, queue, &workflows.Activities{Events: f, Meetings: f, Tokens: f, Grants: f, Zoom: f, Bookings: f,
 			Now: func() time.Time { return f.now }, Log: quiet})
 		if err := w.Start(); err != nil {
 			return err
@@ -202,6 +202,14 @@ func createWithZoom(ctx context.Context, c client.Client, o client.StartWorkflow
 	return createEvent(ev, confGrant)(ctx, c, o, f)
 }
 
+// bookedWithZoom starts the create of a booking's event with a Zoom meeting.
+func bookedWithZoom(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+	ev := newEvent(f)
+	ev.Conferencing = autocreate(confGrant)
+	return c.ExecuteWorkflow(ctx, o, workflows.CreateEvent, workflows.CreateEventInput{V: workflows.ContractVersion,
+		Event: workflows.RecordOf(ev), ConfGrantID: confGrant, Booking: &workflows.BookingRef{ID: uuid.New()}})
+}
+
 func scenarios() []scenario {
 	var s []scenario
 	add := func(name string, setup func(*fakes), start func(context.Context, client.Client, client.StartWorkflowOptions, *fakes) (client.WorkflowRun, error)) {
@@ -234,6 +242,11 @@ func scenarios() []scenario {
 		createWithZoom)
 	add("create-row-refused", func(f *fakes) { f.rowErr = sqlRefusal("P0001") },
 		createWithZoom)
+	// A Scheduler booking's event: made, or (Zoom refusing) its booking released.
+	add("create-booking", nil, bookedWithZoom)
+	add("create-booking-released", func(f *fakes) {
+		f.createErr = &zoom.Error{Op: "create_meeting", HTTPStatus: 400, Code: zoom.CodeNoPermission, Message: "No permission."}
+	}, bookedWithZoom)
 	// UpdateEvent, each branch.
 	add("update-no-zoom-change", withTarget(nil), updateEvent(`{"location":"Room 4"}`, uuid.Nil))
 	add("update-sync", withTarget(nil), updateEvent(`{"title":"Moved","when":{"start_time":{start},"end_time":{end}}}`, uuid.Nil))
@@ -296,6 +309,9 @@ func scenarios() []scenario {
 }
 
 // fakes stand in for the stores, the token source and Zoom, scripted per scenario.
+// Release frees a booking (nothing to keep in the recorder).
+func (f *fakes) Release(context.Context, uuid.UUID, string) error { return nil }
+
 type fakes struct {
 	mu             sync.Mutex
 	now            time.Time

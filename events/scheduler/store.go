@@ -1,0 +1,398 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/database"
+	"github.com/confhub/confhub/internal/outbox"
+)
+
+// Store keeps configurations, sessions and bookings.
+type Store struct {
+	pool   *pgxpool.Pool
+	outbox outbox.Writer
+}
+
+// NewStore returns the scheduler's store.
+func NewStore(pool *pgxpool.Pool, ob outbox.Writer) *Store { return &Store{pool: pool, outbox: ob} }
+
+func notFound(what string) error { return apperr.NotFoundf("%s not found", what) }
+
+var errSlugTaken = &apperr.Error{Kind: apperr.Conflict, Field: "slug", Message: "is used by another configuration of this application"}
+
+const configColumns = `id, application_id, grant_id, slug, requires_session_auth, body, created_at, updated_at`
+
+func scanConfig(r pgx.CollectableRow) (Configuration, error) {
+	var c Configuration
+	var body []byte
+	if err := r.Scan(&c.ID, &c.ApplicationID, &c.GrantID, &c.Slug, &c.RequiresSessionAuth, &body, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		return c, err
+	}
+	return c, json.Unmarshal(body, &c.Body)
+}
+
+func slugConflict(err error) error {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "23505" {
+		return errSlugTaken
+	}
+	return err
+}
+
+// CreateConfiguration stores a new configuration.
+func (s *Store) CreateConfiguration(ctx context.Context, c Configuration) (Configuration, error) {
+	body, _ := json.Marshal(c.Body)
+	out, err := database.QueryOne(ctx, s.pool, scanConfig, nil, `INSERT INTO scheduling_configurations
+		(id, application_id, grant_id, slug, requires_session_auth, body) VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+configColumns,
+		c.ID, c.ApplicationID, c.GrantID, c.Slug, c.RequiresSessionAuth, body)
+	return out, slugConflict(err)
+}
+
+// UpdateConfiguration replaces a stored configuration.
+func (s *Store) UpdateConfiguration(ctx context.Context, c Configuration) (Configuration, error) {
+	body, _ := json.Marshal(c.Body)
+	out, err := database.QueryOne(ctx, s.pool, scanConfig, notFound("configuration"), `UPDATE scheduling_configurations
+		SET slug = $4, requires_session_auth = $5, body = $6, updated_at = now()
+		WHERE id = $1 AND application_id = $2 AND grant_id = $3 RETURNING `+configColumns,
+		c.ID, c.ApplicationID, c.GrantID, c.Slug, c.RequiresSessionAuth, body)
+	return out, slugConflict(err)
+}
+
+// GetConfiguration returns a configuration of the grant.
+func (s *Store) GetConfiguration(ctx context.Context, appID, grantID uuid.UUID, id string) (Configuration, error) {
+	cid, err := uuid.Parse(id)
+	if err != nil {
+		return Configuration{}, notFound("configuration")
+	}
+	return database.QueryOne(ctx, s.pool, scanConfig, notFound("configuration"), `SELECT `+configColumns+`
+		FROM scheduling_configurations WHERE id = $1 AND application_id = $2 AND grant_id = $3`, cid, appID, grantID)
+}
+
+// DeleteConfiguration removes a configuration and its sessions. Its
+// bookings stay (their events are the organizer's).
+func (s *Store) DeleteConfiguration(ctx context.Context, appID, grantID uuid.UUID, id string) error {
+	cid, err := uuid.Parse(id)
+	if err != nil {
+		return notFound("configuration")
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM scheduling_configurations WHERE id = $1 AND application_id = $2 AND grant_id = $3`, cid, appID, grantID)
+	if err == nil && tag.RowsAffected() == 0 {
+		return notFound("configuration")
+	}
+	return err
+}
+
+type configCursor struct {
+	At time.Time `json:"t"`
+	ID uuid.UUID `json:"i"`
+}
+
+// ListConfigurations returns a page of the grant's configurations, oldest
+// first, and the next page's token.
+func (s *Store) ListConfigurations(ctx context.Context, appID, grantID uuid.UUID, limit int, pageToken string) ([]Configuration, string, error) {
+	var after *configCursor
+	if pageToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(pageToken)
+		var c configCursor
+		if err != nil || json.Unmarshal(b, &c) != nil || c.ID == uuid.Nil {
+			return nil, "", apperr.InvalidField("page_token", "is not a token this API issued")
+		}
+		after = &c
+	}
+	var at *time.Time
+	var aid *uuid.UUID
+	if after != nil {
+		at, aid = &after.At, &after.ID
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+configColumns+` FROM scheduling_configurations
+		WHERE application_id = $1 AND grant_id = $2 AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))
+		ORDER BY created_at, id LIMIT $5`, appID, grantID, at, aid, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	list, err := pgx.CollectRows(rows, scanConfig)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(list) > limit {
+		list = list[:limit]
+		last := list[len(list)-1]
+		b, _ := json.Marshal(configCursor{At: last.CreatedAt, ID: last.ID})
+		next = base64.RawURLEncoding.EncodeToString(b)
+	}
+	return list, next, nil
+}
+
+// ConfigurationByID returns a configuration of any application: public
+// pages name it by id alone.
+func (s *Store) ConfigurationByID(ctx context.Context, id uuid.UUID) (Configuration, error) {
+	return database.QueryOne(ctx, s.pool, scanConfig, notFound("configuration"), `SELECT `+configColumns+`
+		FROM scheduling_configurations WHERE id = $1`, id)
+}
+
+// ConfigurationsBySlug returns the configurations with this slug: one per
+// application at most, and only the given application's when appID is set.
+func (s *Store) ConfigurationsBySlug(ctx context.Context, slug string, appID *uuid.UUID) ([]Configuration, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+configColumns+` FROM scheduling_configurations
+		WHERE slug = $1 AND ($2::uuid IS NULL OR application_id = $2) LIMIT 2`, slug, appID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, scanConfig)
+}
+
+func sessionHash(id string) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:]
+}
+
+// CreateSession stores a session (only its id's hash).
+func (s *Store) CreateSession(ctx context.Context, ss Session) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO scheduling_sessions (id_sha256, application_id, configuration_id, expires_at)
+		VALUES ($1, $2, $3, $4)`, sessionHash(ss.ID), ss.ApplicationID, ss.ConfigurationID, ss.ExpiresAt)
+	return err
+}
+
+// SessionConfiguration returns the configuration of a live session, and
+// false when the session is unknown or expired.
+// now is the service's clock, which also set the session's expiry.
+func (s *Store) SessionConfiguration(ctx context.Context, id string, now time.Time) (Configuration, bool, error) {
+	c, err := database.QueryOne(ctx, s.pool, scanConfig, notFound("session"), `SELECT c.id, c.application_id, c.grant_id, c.slug, c.requires_session_auth, c.body, c.created_at, c.updated_at
+		FROM scheduling_sessions s JOIN scheduling_configurations c ON c.id = s.configuration_id
+		WHERE s.id_sha256 = $1 AND s.expires_at > $2`, sessionHash(id), now)
+	if apperr.IsKind(err, apperr.NotFound) {
+		return Configuration{}, false, nil
+	}
+	return c, err == nil, err
+}
+
+// DeleteSession ends a session of the application. Expired sessions of
+// the application are cleared on the way: they answer as unknown anyway.
+func (s *Store) DeleteSession(ctx context.Context, appID uuid.UUID, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM scheduling_sessions WHERE application_id = $1 AND id_sha256 = $2`, appID, sessionHash(id))
+	if err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM scheduling_sessions WHERE application_id = $1 AND expires_at < now() - interval '1 day'`, appID); err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("session")
+	}
+	return nil
+}
+
+const bookingColumns = `id, application_id, configuration_id, event_id, event_grant_id, calendar_id, salt, status, starts_at, ends_at,
+	held_calendars, organizer_email, details, created_at, updated_at`
+
+func scanBooking(r pgx.CollectableRow) (Booking, error) {
+	var b Booking
+	var details []byte
+	if err := r.Scan(&b.ID, &b.ApplicationID, &b.ConfigurationID, &b.EventID, &b.EventGrantID, &b.CalendarID, &b.Salt, &b.Status,
+		&b.Start, &b.End, &b.HeldCalendars, &b.OrganizerEmail, &details, &b.CreatedAt, &b.UpdatedAt); err != nil {
+		return b, err
+	}
+	return b, json.Unmarshal(details, &b.Details)
+}
+
+// GetBooking returns a booking by id (any application: the caller checks
+// access against its configuration).
+func (s *Store) GetBooking(ctx context.Context, id uuid.UUID) (Booking, error) {
+	return database.QueryOne(ctx, s.pool, scanBooking, notFound("booking"), `SELECT `+bookingColumns+` FROM scheduling_bookings WHERE id = $1`, id)
+}
+
+// Hold is time a booking holds on calendars.
+type Hold struct {
+	BookingID  uuid.UUID
+	Start, End time.Time
+	Calendars  []uuid.UUID
+}
+
+// holds lists the live bookings' time on any of the calendars overlapping [from, to).
+func (s *Store) holds(ctx context.Context, q database.Querier, appID uuid.UUID, calendars []uuid.UUID, from, to time.Time) ([]Hold, error) {
+	rows, err := q.Query(ctx, `SELECT id, starts_at, ends_at, held_calendars FROM scheduling_bookings
+		WHERE application_id = $1 AND status IN ('booked', 'pending') AND held_calendars && $2
+		AND starts_at < $4 AND ends_at > $3`, appID, calendars, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) {
+		var h Hold
+		return h, r.Scan(&h.BookingID, &h.Start, &h.End, &h.Calendars)
+	})
+}
+
+// Holds lists the live bookings' time on the calendars, outside any transaction.
+func (s *Store) Holds(ctx context.Context, appID uuid.UUID, calendars []uuid.UUID, from, to time.Time) ([]Hold, error) {
+	return s.holds(ctx, s.pool, appID, calendars, from, to)
+}
+
+// lockCalendars serialises claims on the calendars, across processes, for
+// the rest of tx: the check that follows sees every earlier claim.
+func lockCalendars(ctx context.Context, tx pgx.Tx, calendars []uuid.UUID) error {
+	keys := make([]string, 0, len(calendars))
+	for _, c := range calendars {
+		keys = append(keys, c.String())
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('scheduler:' || k, 0)) FROM unnest($1::text[]) AS k ORDER BY k`, keys)
+	return err
+}
+
+// SlotCheck re-checks, inside the claiming transaction, that a slot is
+// still free; it reads busy time through q (the transaction).
+type SlotCheck func(ctx context.Context, q database.Querier) error
+
+// Claim records a new booking if check still finds its slot free, with the
+// outbox entry (kind, payload) that makes its event, all in one
+// transaction under the calendars' locks; it returns the outbox entry's id
+// (0 for none).
+func (s *Store) Claim(ctx context.Context, b Booking, check SlotCheck, kind string, payload any) (int64, error) {
+	details, _ := json.Marshal(b.Details)
+	var entry int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockCalendars(ctx, tx, b.HeldCalendars); err != nil {
+			return err
+		}
+		if err := check(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO scheduling_bookings (id, application_id, configuration_id, event_id, event_grant_id,
+			calendar_id, salt, status, starts_at, ends_at, held_calendars, organizer_email, details)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			b.ID, b.ApplicationID, b.ConfigurationID, b.EventID, b.EventGrantID, b.CalendarID, b.Salt, b.Status,
+			b.Start, b.End, b.HeldCalendars, b.OrganizerEmail, details); err != nil {
+			return err
+		}
+		if kind == "" {
+			return nil
+		}
+		var err error
+		entry, err = s.outbox.Add(ctx, tx, b.ApplicationID, kind, payload)
+		return err
+	})
+	return entry, err
+}
+
+// Move gives a booking a new time if check finds it free, under the
+// calendars' locks; it returns the booking as it was before.
+func (s *Store) Move(ctx context.Context, b Booking, start, end time.Time, check SlotCheck) (Booking, error) {
+	var before Booking
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockCalendars(ctx, tx, b.HeldCalendars); err != nil {
+			return err
+		}
+		var err error
+		before, err = database.QueryOne(ctx, tx, scanBooking, notFound("booking"), `SELECT `+bookingColumns+`
+			FROM scheduling_bookings WHERE id = $1 FOR UPDATE`, b.ID)
+		if err != nil {
+			return err
+		}
+		if before.Status == StatusCancelled {
+			return apperr.Conflictf("the booking is cancelled")
+		}
+		if err := check(ctx, tx); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE scheduling_bookings SET starts_at = $2, ends_at = $3, updated_at = now() WHERE id = $1`, b.ID, start, end)
+		return err
+	})
+	return before, err
+}
+
+// SetTimes puts a booking's time back (a move whose event could not follow).
+func (s *Store) SetTimes(ctx context.Context, id uuid.UUID, start, end time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE scheduling_bookings SET starts_at = $2, ends_at = $3, updated_at = now() WHERE id = $1`, id, start, end)
+	return err
+}
+
+// Confirm turns a pending booking booked, with the outbox entry that makes
+// its event, in one transaction.
+func (s *Store) Confirm(ctx context.Context, id uuid.UUID, kind string, payload func(Booking) any) (Booking, int64, error) {
+	var b Booking
+	var entry int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		b, err = database.QueryOne(ctx, tx, scanBooking, notFound("booking"), `UPDATE scheduling_bookings SET status = 'booked', updated_at = now()
+			WHERE id = $1 AND status = 'pending' RETURNING `+bookingColumns, id)
+		if apperr.IsKind(err, apperr.NotFound) {
+			return apperr.Conflictf("the booking is not pending")
+		}
+		if err != nil {
+			return err
+		}
+		entry, err = s.outbox.Add(ctx, tx, b.ApplicationID, kind, payload(b))
+		return err
+	})
+	return b, entry, err
+}
+
+// Cancel marks a booking cancelled, releasing its time, and runs remove (the
+// removal of its event, with its meeting's deletion) in the same
+// transaction; it returns the booking as it was.
+func (s *Store) Cancel(ctx context.Context, id uuid.UUID, reason string, remove func(ctx context.Context, tx pgx.Tx, b Booking) error) (Booking, error) {
+	var b Booking
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		b, err = database.QueryOne(ctx, tx, scanBooking, notFound("booking"), `SELECT `+bookingColumns+`
+			FROM scheduling_bookings WHERE id = $1 FOR UPDATE`, id)
+		if err != nil {
+			return err
+		}
+		if b.Status == StatusCancelled {
+			return apperr.Conflictf("the booking is cancelled already")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE scheduling_bookings SET status = 'cancelled', updated_at = now(),
+			details = jsonb_set(details, '{cancellation_reason}', to_jsonb($2::text)) WHERE id = $1`, id, reason); err != nil {
+			return err
+		}
+		if remove == nil {
+			return nil
+		}
+		return remove(ctx, tx, b)
+	})
+	return b, err
+}
+
+// Release gives up a booking whose event could not be made: its time is
+// free again. Releasing twice is harmless.
+func (s *Store) Release(ctx context.Context, id uuid.UUID, reason string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE scheduling_bookings SET status = 'cancelled', updated_at = now(),
+		details = jsonb_set(details, '{cancellation_reason}', to_jsonb($2::text)) WHERE id = $1 AND status <> 'cancelled'`, id, reason)
+	return err
+}
+
+// LastBooked returns, per organizer email, when a configuration's latest
+// live booking was made: the max-fairness order.
+func (s *Store) LastBooked(ctx context.Context, configID uuid.UUID) (map[string]time.Time, error) {
+	rows, err := s.pool.Query(ctx, `SELECT organizer_email, max(created_at) FROM scheduling_bookings
+		WHERE configuration_id = $1 AND status IN ('booked', 'pending') GROUP BY organizer_email`, configID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	defer rows.Close()
+	for rows.Next() {
+		var e string
+		var t time.Time
+		if err := rows.Scan(&e, &t); err != nil {
+			return nil, err
+		}
+		out[e] = t
+	}
+	return out, rows.Err()
+}
