@@ -209,7 +209,7 @@ func (s *Server) schedulerMessage(c echo.Context, status int, heading, message s
 func (s *Server) renderSchedulerPage(c echo.Context, status int, v schedulerPageView) error {
 	nonce := make([]byte, 18)
 	_, _ = rand.Read(nonce)
-	v.Nonce = base64.StdEncoding.EncodeToString(nonce)
+	v.Nonce = base64.RawURLEncoding.EncodeToString(nonce) // nothing html/template would escape
 	var b strings.Builder
 	if err := schedulerPageTmpl.Execute(&b, v); err != nil {
 		return err

@@ -382,7 +382,11 @@ func TestBookingRefusesBadInput(t *testing.T) {
 		{"wrong length", map[string]any{"start_time": start.Unix(), "end_time": start.Add(time.Hour).Unix(), "guest": map[string]any{"name": "G", "email": "g@example.com"}}, 400, "end_time"},
 		{"no guest", map[string]any{"start_time": start.Unix(), "end_time": start.Add(30 * time.Minute).Unix()}, 400, "guest"},
 		{"bad guest email", bookingBody(start, "nope"), 400, "guest.email"},
-		{"unknown field", func() map[string]any { b := bookingBody(start, "g@example.com"); b["additional_fields"] = map[string]any{"x": "y"}; return b }(), 400, "additional_fields.x"},
+		{"unknown field", func() map[string]any {
+			b := bookingBody(start, "g@example.com")
+			b["additional_fields"] = map[string]any{"x": "y"}
+			return b
+		}(), 400, "additional_fields.x"},
 		{"bad language", func() map[string]any { b := bookingBody(start, "g@example.com"); b["email_language"] = "tlh"; return b }(), 400, "email_language"},
 		{"off the grid", bookingBody(start.Add(7*time.Minute), "g@example.com"), 409, "The selected timeslot is unavailable"},
 		{"too far ahead", bookingBody(start.Add(30*24*time.Hour), "g@example.com"), 409, "The selected timeslot is unavailable"},

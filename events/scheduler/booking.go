@@ -202,8 +202,8 @@ func validFields(spec map[string]AdditionalField, in map[string]any) (map[string
 			s = x
 		case bool:
 			s = strconv.FormatBool(x)
-		case float64:
-			s = strconv.FormatFloat(x, 'f', -1, 64)
+		case json.Number:
+			s = x.String()
 		case nil:
 		default:
 			return nil, apperr.InvalidField(f, "must be a string")
