@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -128,6 +130,40 @@ func (memDeps) UpdateRedirectURI(_ context.Context, _ uuid.UUID, id string, in a
 	return applications.RedirectURI{}, applications.ValidateRedirectURIChange(in)
 }
 func (memDeps) DeleteRedirectURI(_ context.Context, _ uuid.UUID, id string) error { return stored(id) }
+func (memDeps) OriginAllowed(_ context.Context, origin string, _ *uuid.UUID) (bool, error) {
+	return false, stored(origin)
+}
+
+// memPages knows one public booking page, slug "demo".
+type memPages struct{}
+
+var memPage = SchedulerPage{ApplicationID: uuid.MustParse("6f1c1a52-8d1e-4c43-9a55-0a5f2b8e9d01"),
+	ConfigurationID: uuid.MustParse("0f8c5b1e-2a3d-4c5e-8f90-1a2b3c4d5e6f"), Slug: "demo"}
+
+func (memPages) PageBySlug(_ context.Context, slug, clientID string) (SchedulerPage, error) {
+	if err := stored(slug + clientID); err != nil {
+		return SchedulerPage{}, err
+	}
+	if slug != "demo" {
+		return SchedulerPage{}, apperr.NotFoundf("no booking page %q", slug)
+	}
+	return memPage, nil
+}
+func (memPages) PageByConfiguration(_ context.Context, id string) (SchedulerPage, error) {
+	if err := stored(id); err != nil {
+		return SchedulerPage{}, err
+	}
+	if id != memPage.ConfigurationID.String() {
+		return SchedulerPage{}, apperr.NotFoundf("configuration not found")
+	}
+	return memPage, nil
+}
+func (memPages) PageByBookingRef(_ context.Context, ref string) (SchedulerPage, error) {
+	if err := stored(ref); err != nil {
+		return SchedulerPage{}, err
+	}
+	return SchedulerPage{}, apperr.NotFoundf("booking not found")
+}
 
 type memConnectors struct{}
 
@@ -274,8 +310,17 @@ func unstorableText(param string, hasParam, oauthForm bool, req *http.Request, b
 // a panic or a 5xx; a 4xx carries an error body; text the database cannot
 // hold, anywhere the service reads, is a 400 before it reaches a store.
 func FuzzRequestDecoders(f *testing.F) {
+	// The booking pages' files: a stand-in for the installed bundle.
+	assets := f.TempDir()
+	if err := os.MkdirAll(filepath.Join(assets, "nylas-scheduling"), 0o755); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(assets, "nylas-scheduling", "nylas-scheduling.es.js"), []byte("export function defineCustomElement() {}\n"), 0o644); err != nil {
+		f.Fatal(err)
+	}
 	s := New(Deps{Log: slog.New(slog.DiscardHandler), Auth: memDeps{}, Applications: memDeps{}, Connectors: memConnectors{},
-		Grants: memGrants{}, Calendars: memCalendars{}, Events: memEvents{}, DB: memDeps{}})
+		Grants: memGrants{}, Calendars: memCalendars{}, Events: memEvents{}, DB: memDeps{}, SchedulerPages: memPages{},
+		PublicURL: "http://127.0.0.1:8080", WebElementsDir: assets})
 	h := s.Handler()
 	routes := s.Routes()
 	index := func(method, path string) uint8 {
@@ -378,7 +423,13 @@ func FuzzRequestDecoders(f *testing.F) {
 		var answer struct {
 			Error any `json:"error"`
 		}
-		if rec.Code >= 400 && (json.Unmarshal(rec.Body.Bytes(), &answer) != nil || answer.Error == nil) {
+		if strings.HasPrefix(rt.Path, "/scheduler/") {
+			// Pages for people: a refusal is a page (or, for a file, a line) saying why.
+			if ct := rec.Header().Get("Content-Type"); rec.Code >= 400 && (rec.Body.Len() == 0 ||
+				!strings.HasPrefix(ct, "text/html") && !strings.HasPrefix(ct, "text/plain")) {
+				t.Fatalf("%s: %d without a message (%s): %s", what, rec.Code, ct, rec.Body)
+			}
+		} else if rec.Code >= 400 && (json.Unmarshal(rec.Body.Bytes(), &answer) != nil || answer.Error == nil) {
 			t.Fatalf("%s: %d without an error: %s", what, rec.Code, rec.Body)
 		}
 		if judged && (rec.Code != http.StatusBadRequest ||

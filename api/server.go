@@ -47,6 +47,9 @@ type Applications interface {
 	GetRedirectURI(ctx context.Context, appID uuid.UUID, id string) (applications.RedirectURI, error)
 	UpdateRedirectURI(ctx context.Context, appID uuid.UUID, id string, in applications.RedirectURIInput) (applications.RedirectURI, error)
 	DeleteRedirectURI(ctx context.Context, appID uuid.UUID, id string) error
+	// OriginAllowed: whether origin is that of a redirect URI of appID (of
+	// any application when nil); the scheduling routes' CORS asks it.
+	OriginAllowed(ctx context.Context, origin string, appID *uuid.UUID) (bool, error)
 }
 
 // Connectors is what the connector routes need.
@@ -95,8 +98,18 @@ type Deps struct {
 	// SchemaReady reports whether the database schema is up to date; until
 	// it is, every route but the probes answers 503. Nil: always ready.
 	SchemaReady func() bool
-	// PublicURL is the externally visible base URL (for error_uri links).
+	// PublicURL is the externally visible base URL (for error_uri links,
+	// and the booking page's API origin).
 	PublicURL string
+	// SchedulerPages resolves the hosted booking pages; nil: they answer 404.
+	SchedulerPages SchedulerPages
+	// SchedulerBundleURL is the <nylas-scheduling> module the booking page
+	// imports (CONFHUB_SCHEDULER_BUNDLE_URL); empty: the copy served from
+	// WebElementsDir under /scheduler/assets/.
+	SchedulerBundleURL string
+	// WebElementsDir is @nylas/web-elements' dist/cdn directory
+	// (CONFHUB_WEB_ELEMENTS_DIR), served under /scheduler/assets/.
+	WebElementsDir string
 }
 
 // Server is the HTTP API.
@@ -134,7 +147,7 @@ func New(deps Deps) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.requestID)
-	e.Use(s.logRequests, s.recoverPanics, limitBody, storableText)
+	e.Use(s.logRequests, s.recoverPanics, limitBody, s.cors, storableText)
 	for _, r := range s.Routes() {
 		var mw []echo.MiddlewareFunc
 		if strings.HasPrefix(r.Path, "/v3/") { // every API route; not the probes
@@ -159,7 +172,7 @@ func (s *Server) Handler() http.Handler {
 
 // Routes is the route table.
 func (s *Server) Routes() []Route {
-	return []Route{
+	routes := []Route{
 		{Method: http.MethodGet, Path: "/healthz", Handler: s.healthz, Auth: Public},
 		{Method: http.MethodGet, Path: "/readyz", Handler: s.readyz, Auth: Public},
 		{Method: http.MethodGet, Path: "/openapi.yaml", Handler: s.openapi, Auth: Public},
@@ -220,6 +233,25 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodPut, Path: "/v3/scheduling/bookings/:booking_id", Handler: s.decideBooking, Auth: Public},
 		{Method: http.MethodDelete, Path: "/v3/scheduling/bookings/:booking_id", Handler: s.cancelBooking, Auth: Public},
 	}
+	routes = append(routes, s.schedulerPageRoutes()...)
+	return routes
+}
+
+// schedulerPageRoutes are the hosted booking pages, the component's files,
+// and the CORS preflights of the routes the component calls.
+func (s *Server) schedulerPageRoutes() []Route {
+	routes := []Route{
+		{Method: http.MethodGet, Path: "/scheduler/:slug", Handler: s.schedulerPageBySlug, Auth: Public},
+		{Method: http.MethodGet, Path: "/scheduler/configurations/:configuration_id", Handler: s.schedulerPageByConfiguration, Auth: Public},
+		{Method: http.MethodGet, Path: "/scheduler/reschedule/:booking_ref", Handler: s.schedulerReschedulePage, Auth: Public},
+		{Method: http.MethodGet, Path: "/scheduler/cancel/:booking_ref", Handler: s.schedulerCancelPage, Auth: Public},
+		{Method: http.MethodGet, Path: "/scheduler/confirm/:booking_ref", Handler: s.schedulerConfirmPage, Auth: Public},
+		{Method: http.MethodGet, Path: "/scheduler/assets/:component/:file", Handler: s.schedulerAsset, Auth: Public},
+	}
+	for _, p := range schedulingPreflights {
+		routes = append(routes, Route{Method: http.MethodOptions, Path: p.path, Handler: s.schedulingPreflight(p.methods), Auth: Public})
+	}
+	return routes
 }
 
 func (s *Server) healthz(c echo.Context) error {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,7 @@ const (
 type devStack struct {
 	dir, api, temporal, namespace, ui, sim    string
 	appID, key, calGrant, calendar, zoomGrant string
+	demoConfig                                string
 	start                                     time.Time
 }
 
@@ -254,7 +256,8 @@ func devZoomApp(dir string) (zoom.App, error) {
 }
 
 // devSeed makes (or finds again: every step is idempotent) the Zoom
-// connector, the virtual calendar and the Zoom grant, through the API.
+// connector, the virtual calendar, the Zoom grant and the demo booking
+// configuration, through the API.
 func devSeed(ctx context.Context, st *devStack, app zoom.App, simURL string) error {
 	c := apiClient{base: st.api, key: st.key, http: &http.Client{Timeout: 30 * time.Second}}
 	if err := c.registerConnectors(app); err != nil {
@@ -269,8 +272,16 @@ func devSeed(ctx context.Context, st *devStack, app zoom.App, simURL string) err
 		return err
 	}
 	st.calendar, _ = cal["id"].(string)
-	st.zoomGrant, err = c.connectZoom(ctx, simURL, app, st.api+"/v3/connect/callback", devZoomEmail)
+	if st.zoomGrant, err = c.connectZoom(ctx, simURL, app, st.api+"/v3/connect/callback", devZoomEmail); err != nil {
+		return err
+	}
+	st.demoConfig, err = c.demoConfiguration(st.calGrant, devCalendarUser, st.calendar, st.zoomGrant)
 	return err
+}
+
+// bookingPage is the hosted booking page of the demo configuration.
+func (st *devStack) bookingPage() string {
+	return st.api + "/scheduler/demo?client_id=" + url.QueryEscape(st.appID)
 }
 
 // Three curl commands, each one line, that run as printed: create an event
@@ -307,9 +318,12 @@ confhub dev is running (data in %s; Ctrl-C stops everything)
   API key         %s
   calendar grant  %s (primary calendar %s)
   Zoom grant      %s (the conf_grant_id)
+  booking page    %s
+                  (configuration %s: 30-minute slots, each booking with its Zoom meeting)
 
 Create an event with a Zoom meeting, move it, delete it:
-`, st.dir, st.api, st.temporal, st.namespace, ui, st.sim, devZoomClientID, devZoomEmail, st.key, st.calGrant, st.calendar, st.zoomGrant)
+`, st.dir, st.api, st.temporal, st.namespace, ui, st.sim, devZoomClientID, devZoomEmail, st.key, st.calGrant, st.calendar, st.zoomGrant,
+		st.bookingPage(), st.demoConfig)
 	for _, c := range st.curls() {
 		b.WriteString(c + "\n")
 	}
@@ -319,8 +333,9 @@ Create an event with a Zoom meeting, move it, delete it:
 
 // envFile is the summary as shell variables (what the README's walkthrough sources).
 func (st *devStack) envFile() string {
-	return fmt.Sprintf("CONFHUB_URL=%s\nCONFHUB_API_KEY=%s\nCALENDAR_GRANT_ID=%s\nZOOM_GRANT_ID=%s\nTEMPORAL_ADDRESS=%s\nZOOMSIM_URL=%s\n",
-		shellQuote(st.api), shellQuote(st.key), shellQuote(st.calGrant), shellQuote(st.zoomGrant), shellQuote(st.temporal), shellQuote(st.sim))
+	return fmt.Sprintf("CONFHUB_URL=%s\nCONFHUB_API_KEY=%s\nCALENDAR_GRANT_ID=%s\nZOOM_GRANT_ID=%s\nTEMPORAL_ADDRESS=%s\nZOOMSIM_URL=%s\nSCHEDULER_CONFIGURATION_ID=%s\nBOOKING_PAGE_URL=%s\n",
+		shellQuote(st.api), shellQuote(st.key), shellQuote(st.calGrant), shellQuote(st.zoomGrant), shellQuote(st.temporal), shellQuote(st.sim),
+		shellQuote(st.demoConfig), shellQuote(st.bookingPage()))
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

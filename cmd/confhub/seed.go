@@ -116,3 +116,73 @@ func simRefreshToken(ctx context.Context, simURL string, app zoom.App, redirect,
 	}
 	return tok.RefreshToken, nil
 }
+
+// demoConfiguration makes the public demo booking configuration (slug
+// "demo": 30-minute slots on the calendar, each booking with its own Zoom
+// meeting hosted by zoomGrant's user) and returns its id. After a restart
+// the slug is taken (409): the configuration made then is found by it.
+func (c apiClient) demoConfiguration(calGrant, email, calendar, zoomGrant string) (string, error) {
+	path := "/v3/grants/" + calGrant + "/scheduling/configurations"
+	body := map[string]any{
+		"name": "Demo", "slug": "demo", "requires_session_auth": false,
+		"participants": []any{map[string]any{"email": email, "name": "Demo Organizer", "is_organizer": true, "timezone": "UTC",
+			"availability": map[string]any{"calendar_ids": []string{calendar}}, "booking": map[string]any{"calendar_id": calendar}}},
+		"availability": map[string]any{"duration_minutes": 30, "interval_minutes": 30, "availability_rules": map[string]any{
+			"default_open_hours": []any{map[string]any{"days": []int{0, 1, 2, 3, 4, 5, 6}, "start": "00:00", "end": "23:59", "timezone": "UTC"}}}},
+		"event_booking": map[string]any{"title": "Demo meeting",
+			"conferencing": map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": zoomGrant}}},
+		"scheduler": map[string]any{"min_booking_notice": 0, "available_days_in_future": 14},
+	}
+	d, status, err := c.do(http.MethodPost, path, body)
+	if err == nil {
+		id, _ := d["id"].(string)
+		return id, nil
+	}
+	if status != http.StatusConflict {
+		return "", err
+	}
+	for token := ""; ; {
+		q := url.Values{"limit": {"50"}}
+		if token != "" {
+			q.Set("page_token", token)
+		}
+		var page struct {
+			Data []struct {
+				ID   string `json:"id"`
+				Slug string `json:"slug"`
+			} `json:"data"`
+			NextCursor string `json:"next_cursor"`
+		}
+		if err := c.getJSON(path+"?"+q.Encode(), &page); err != nil {
+			return "", err
+		}
+		for _, cfg := range page.Data {
+			if cfg.Slug == "demo" {
+				return cfg.ID, nil
+			}
+		}
+		if page.NextCursor == "" || page.NextCursor == token {
+			return "", fmt.Errorf("the slug demo is taken, but no configuration of the demo calendar has it")
+		}
+		token = page.NextCursor
+	}
+}
+
+// getJSON decodes a GET's whole answer into out.
+func (c apiClient) getJSON(path string, out any) error {
+	req, err := http.NewRequest(http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, raw)
+	}
+	return json.Unmarshal(raw, out)
+}

@@ -27,7 +27,18 @@ type Config struct {
 	// Temporal frontend and namespace.
 	TemporalAddress   string
 	TemporalNamespace string
+	// SchedulerBundleURL is the <nylas-scheduling> module the hosted booking
+	// page imports: a CDN in production; empty, the copy this service serves
+	// from WebElementsDir.
+	SchedulerBundleURL string
+	// WebElementsDir is the @nylas/web-elements package's dist/cdn directory,
+	// served under /scheduler/assets/ (`make web-elements` installs it).
+	WebElementsDir string
 }
+
+// DefaultWebElementsDir is where `make web-elements` unpacks the bundle,
+// relative to the repository (the directory `make run` starts in).
+const DefaultWebElementsDir = ".tools/web-elements-2.6.0/package/dist/cdn"
 
 // Load parses the environment. getenv is os.Getenv in production.
 func Load(getenv func(string) string) (Config, error) {
@@ -100,6 +111,22 @@ func Load(getenv func(string) string) (Config, error) {
 		c.TemporalNamespace = "default"
 	}
 
+	// Guests' browsers load it as a module: an absolute https URL (http only
+	// for a local one), or a path on this service.
+	c.SchedulerBundleURL = strings.TrimSpace(getenv("CONFHUB_SCHEDULER_BUNDLE_URL"))
+	if v := c.SchedulerBundleURL; v != "" {
+		u, err := url.Parse(v)
+		local := err == nil && strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "//") && u.Host == ""
+		remote := err == nil && u.Host != "" && u.User == nil && (u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname())))
+		if !local && !remote || strings.ContainsAny(v, "\"'<> ") {
+			return c, fmt.Errorf("CONFHUB_SCHEDULER_BUNDLE_URL must be an https URL of nylas-scheduling.es.js (or a path on this service), got %q", v)
+		}
+	}
+	c.WebElementsDir = strings.TrimSpace(getenv("CONFHUB_WEB_ELEMENTS_DIR"))
+	if c.WebElementsDir == "" {
+		c.WebElementsDir = DefaultWebElementsDir
+	}
+
 	switch lvl := strings.ToLower(strings.TrimSpace(getenv("CONFHUB_LOG_LEVEL"))); lvl {
 	case "", "info":
 		c.LogLevel = slog.LevelInfo
@@ -113,4 +140,12 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("CONFHUB_LOG_LEVEL must be debug, info, warn or error, got %q", lvl)
 	}
 	return c, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

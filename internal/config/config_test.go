@@ -19,7 +19,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.HTTPAddr != ":8080" || c.PublicURL != "http://localhost:8080" || c.Keyring.ActiveID() != "k1" ||
-		c.ZoomOAuthURL != "https://zoom.us" || c.ZoomAPIURL != "https://api.zoom.us/v2" {
+		c.ZoomOAuthURL != "https://zoom.us" || c.ZoomAPIURL != "https://api.zoom.us/v2" ||
+		c.SchedulerBundleURL != "" || c.WebElementsDir != DefaultWebElementsDir {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -37,6 +38,10 @@ func TestLoadNamesTheBadVariable(t *testing.T) {
 		{"CONFHUB_LOG_LEVEL", "loud", "CONFHUB_LOG_LEVEL"},
 		{"ZOOM_OAUTH_URL", "zoom.us", "ZOOM_OAUTH_URL"},
 		{"ZOOM_API_URL", "ftp://api.zoom.us", "ZOOM_API_URL"},
+		{"CONFHUB_SCHEDULER_BUNDLE_URL", "http://cdn.example.com/nylas-scheduling.es.js", "CONFHUB_SCHEDULER_BUNDLE_URL"},
+		{"CONFHUB_SCHEDULER_BUNDLE_URL", "//cdn.example.com/nylas-scheduling.es.js", "CONFHUB_SCHEDULER_BUNDLE_URL"},
+		{"CONFHUB_SCHEDULER_BUNDLE_URL", "nylas-scheduling.es.js", "CONFHUB_SCHEDULER_BUNDLE_URL"},
+		{"CONFHUB_SCHEDULER_BUNDLE_URL", `https://cdn.example.com/x.js"><script>`, "CONFHUB_SCHEDULER_BUNDLE_URL"},
 	}
 	for _, tc := range cases {
 		m := map[string]string{}
@@ -62,5 +67,21 @@ func TestPublicURLFollowsAddr(t *testing.T) {
 	}
 	if c.PublicURL != "http://127.0.0.1:9999" {
 		t.Fatalf("PublicURL = %q", c.PublicURL)
+	}
+}
+
+// The booking page's bundle may come from a CDN (https), from a local
+// server while developing, or from a path on this service.
+func TestSchedulerBundleURL(t *testing.T) {
+	for _, v := range []string{"https://cdn.example.com/@nylas/web-elements@2.6.0/dist/cdn/nylas-scheduling/nylas-scheduling.es.js",
+		"http://127.0.0.1:5173/nylas-scheduling.es.js", "/static/nylas-scheduling.es.js"} {
+		c, err := Load(env(map[string]string{"DATABASE_URL": "postgres://u@h/db", "CONFHUB_ENCRYPTION_KEYS": goodKey,
+			"CONFHUB_SCHEDULER_BUNDLE_URL": v, "CONFHUB_WEB_ELEMENTS_DIR": "/srv/web-elements/dist/cdn"}))
+		if err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if c.SchedulerBundleURL != v || c.WebElementsDir != "/srv/web-elements/dist/cdn" {
+			t.Fatalf("%s: got %+v", v, c)
+		}
 	}
 }
