@@ -511,3 +511,43 @@ func (s *Service) OpenBooking(ctx context.Context, cr Credentials, bookingID str
 	b, err := s.bookingOf(ctx, c, bid.String(), "")
 	return c, b, err
 }
+
+// PageConfiguration is the configuration a hosted page by slug shows: the
+// application's (client_id), or the only one with that slug.
+func (s *Service) PageConfiguration(ctx context.Context, slug, clientID string) (Configuration, error) {
+	var app *uuid.UUID
+	if clientID != "" {
+		id, err := uuid.Parse(clientID)
+		if err != nil {
+			return Configuration{}, apperr.InvalidField("client_id", "is not an application id")
+		}
+		app = &id
+	}
+	list, err := s.ConfigurationsBySlug(ctx, slug, app)
+	switch {
+	case err != nil:
+		return Configuration{}, err
+	case len(list) == 0:
+		return Configuration{}, notFound("configuration")
+	case len(list) > 1:
+		return Configuration{}, apperr.InvalidField("client_id", "is required: several applications have a booking page named %q", slug)
+	}
+	return list[0], nil
+}
+
+// RefConfiguration is the configuration of a booking reference's booking;
+// a reference whose booking is not of its configuration names nothing.
+func (s *Service) RefConfiguration(ctx context.Context, ref string) (Configuration, error) {
+	cid, bid, _, ok := DecodeRef(ref)
+	if !ok {
+		return Configuration{}, notFound("booking")
+	}
+	b, err := s.GetBooking(ctx, bid)
+	if err != nil {
+		return Configuration{}, err
+	}
+	if b.ConfigurationID != cid {
+		return Configuration{}, notFound("booking")
+	}
+	return s.ConfigurationByID(ctx, cid)
+}

@@ -131,7 +131,7 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	s.Bookings = &workflows.Scheduling{Service: s.Workflows, Bookings: s.Scheduler}
 	s.API = api.New(api.Deps{Log: o.Log, Auth: s.Apps, Applications: s.Apps, Connectors: s.Connectors, Grants: s.Grants,
 		Calendars: s.Events, Events: s.Workflows, Scheduler: s.Scheduler, Bookings: s.Bookings, DB: o.Pool, Temporal: temporalHealth{s}, SchemaReady: s.schemaReady,
-		PublicURL: cfg.PublicURL})
+		PublicURL: cfg.PublicURL, SchedulerPages: pages{s.Scheduler}, SchedulerBundleURL: cfg.SchedulerBundleURL, WebElementsDir: cfg.WebElementsDir})
 	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
 	go s.connect(cctx)
