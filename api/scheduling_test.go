@@ -687,3 +687,45 @@ func TestCancelSurvivesDeathBeforeTheMeetingsDeletion(t *testing.T) {
 		t.Fatalf("the cancelled booking's meeting is still at Zoom: %v", e.meetings())
 	}
 }
+
+// A reschedule whose process dies after the new time is claimed and before
+// the event's move starts: the booking does not keep holding a time its
+// event never moved to; once the sweeper settles it, it has its event's
+// time again and the new time is free.
+func TestRescheduleSettlesAfterDeathBeforeTheEventMoves(t *testing.T) {
+	t.Parallel()
+	e := newEnvStack(t, func(o *stack.Options) { o.BookingSettleAfter = 2 * time.Second })
+	cs := e.calendarSetup("pro")
+	id, _ := e.newConfiguration(cs, nil)
+	q := "?configuration_id=" + id
+	start := e.slotStart()
+	r := e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(start, "g@example.com"))
+	e.expect(r, 200, "book")
+	bid := r.data()["booking_id"].(string)
+
+	dying := &dyingStarts{Client: e.st.Workflows.Temporal, died: make(chan struct{})}
+	prefix := "update-event-"
+	dying.dieAt.Store(&prefix)
+	e.st.Workflows.Temporal = dying
+	later := start.Add(4 * time.Hour)
+	body, _ := json.Marshal(map[string]any{"start_time": later.Unix(), "end_time": later.Add(30 * time.Minute).Unix()})
+	req, _ := http.NewRequest("PATCH", e.srv.URL+"/v3/scheduling/bookings/"+bid+q, bytes.NewReader(body))
+	if resp, err := e.client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the request answered %d: the process was meant to die mid-request", resp.StatusCode)
+	}
+	<-dying.died
+	e.st.Workflows.Temporal = dying.Client
+
+	if !await.Until(30*time.Second, func() bool {
+		g := e.do("GET", "/v3/scheduling/bookings/"+bid+q, "", nil)
+		return g.data()["start_time"] == float64(start.Unix())
+	}) {
+		t.Fatalf("the booking still holds the time its event never moved to: %s", e.do("GET", "/v3/scheduling/bookings/"+bid+q, "", nil).Raw)
+	}
+	ev := e.do("GET", "/v3/grants/"+cs.cal+"/events/"+r.data()["event_id"].(string), cs.key, nil)
+	if ev.data()["when"].(map[string]any)["start_time"] != float64(start.Unix()) {
+		t.Fatalf("event: %s", ev.Raw)
+	}
+	e.expect(e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(later, "h@example.com")), 200, "the new time is free again")
+}

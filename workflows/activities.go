@@ -44,9 +44,11 @@ type MeetingLog interface {
 	MeetingOnEvent(ctx context.Context, appID, confGrantID uuid.UUID, meetingID int64) (bool, error)
 }
 
-// Bookings releases Scheduler bookings whose event could not be made (scheduler.Store).
+// Bookings releases Scheduler bookings whose event could not be made, and
+// gives a moved booking its event's time (scheduler.Store).
 type Bookings interface {
 	Release(ctx context.Context, id uuid.UUID, reason string) error
+	SetTimes(ctx context.Context, id uuid.UUID, start, end time.Time) error
 }
 
 // Outbox is the pending work recorded with the changes that caused it (outbox.Store).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/events/scheduler"
+	"github.com/confhub/confhub/internal/apperr"
 )
 
 // BookingChecks validate bookings and claim their slots before any
@@ -99,13 +100,28 @@ func (s *Scheduling) Reschedule(ctx context.Context, c scheduler.Configuration, 
 	if plan.Before.Status != scheduler.StatusBooked {
 		return moved, nil // pending: no event yet
 	}
-	if _, err := s.UpdateEvent(ctx, c.ApplicationID, plan.Before.EventGrantID.String(), plan.Before.EventID.String(), plan.Patch); err != nil {
+	_, err = s.UpdateEvent(ctx, c.ApplicationID, plan.Before.EventGrantID.String(), plan.Before.EventID.String(), plan.Patch)
+	if err != nil && !mayStillRun(err) {
 		if rerr := s.Bookings.SetTimes(context.WithoutCancel(ctx), plan.Before.ID, plan.Before.Start, plan.Before.End); rerr != nil {
-			s.Log.ErrorContext(ctx, "a booking whose event could not move keeps its new time", "booking_id", plan.Before.ID, "err", rerr)
+			// The outbox entry settles it: the booking takes its event's time.
+			s.Log.WarnContext(ctx, "a booking whose event could not move keeps its new time for now", "booking_id", plan.Before.ID, "err", rerr)
+			return scheduler.Booking{}, err
 		}
+	}
+	if !mayStillRun(err) {
+		s.handedOver(ctx, plan.Entry)
+	}
+	if err != nil {
 		return scheduler.Booking{}, err
 	}
 	return moved, nil
+}
+
+// mayStillRun reports whether a failed request's workflow may still be
+// running (or starting): the wait ended, not the workflow. What it does is
+// then for the sweeper to see (a reschedule's settle entry).
+func mayStillRun(err error) bool {
+	return apperr.IsKind(err, apperr.Unavailable) || apperr.IsKind(err, apperr.ProviderTimeout)
 }
 
 // Cancel cancels a booking: its time is released and its event removed at

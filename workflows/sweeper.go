@@ -18,6 +18,7 @@ import (
 	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/events/scheduler"
 	"github.com/confhub/confhub/grants"
+	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/outbox"
 )
 
@@ -151,10 +152,39 @@ func (a *Activities) handOver(ctx context.Context, taskQueue string, e outbox.En
 			return fmt.Errorf("payload: %w", err)
 		}
 		return StartBookedEvent(ctx, a.Temporal, taskQueue, b)
+	case scheduler.KindSettleBooking:
+		var b scheduler.BookingSettle
+		if err := json.Unmarshal(e.Payload, &b); err != nil {
+			return fmt.Errorf("payload: %w", err)
+		}
+		return a.settleBooking(ctx, b)
 	}
 	// A kind this build does not know (a newer one wrote it, mid-deploy):
 	// left for a worker that does.
 	return fmt.Errorf("unknown outbox entry kind %q", e.Kind)
+}
+
+// settleBooking gives a moved booking its event's time, once no update of
+// the event runs: the request that moved the booking did not see the
+// event's move through, and the event says where it ended.
+func (a *Activities) settleBooking(ctx context.Context, b scheduler.BookingSettle) error {
+	d, err := a.Temporal.DescribeWorkflowExecution(ctx, UpdateEventID(b.EventID), "")
+	var missing *serviceerror.NotFound
+	switch {
+	case errors.As(err, &missing):
+	case err != nil:
+		return err
+	case d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return errors.New("the event's update still runs")
+	}
+	ev, err := a.Events.LoadEvent(ctx, b.ApplicationID, b.EventGrantID, b.EventID)
+	if apperr.IsKind(err, apperr.NotFound) {
+		return nil // cancelled (or deleted): no time to follow
+	}
+	if err != nil {
+		return err
+	}
+	return a.Bookings.SetTimes(ctx, b.BookingID, ev.StartsAt, ev.EndsAt)
 }
 
 // StartMeetingDeletion starts the durable deletion of a meeting, unless one

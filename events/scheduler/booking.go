@@ -475,11 +475,27 @@ func eventInput(c Configuration, b Booking) (events.EventInput, error) {
 }
 
 // MovePlan is a reschedule whose new time is claimed: the caller moves the
-// event (when there is one), and puts the booking back if that fails.
+// event (when there is one), puts the booking back if that fails, and then
+// settles Entry (0: none).
 type MovePlan struct {
 	Before     Booking
 	Start, End time.Time
 	Patch      events.EventInput // the event's new time
+	Entry      int64
+}
+
+// KindSettleBooking is the outbox entry of a reschedule: if the request
+// that moved the booking does not see its event's move through (it died),
+// the sweeper gives the booking its event's time once no update of the
+// event runs. Its payload is a BookingSettle.
+const KindSettleBooking = "booking.settle"
+
+// BookingSettle names a moved booking and its event.
+type BookingSettle struct {
+	BookingID     uuid.UUID `json:"booking_id"`
+	ApplicationID uuid.UUID `json:"application_id"`
+	EventGrantID  uuid.UUID `json:"event_grant_id"`
+	EventID       uuid.UUID `json:"event_id"`
 }
 
 // Reschedule claims a booking's new time, checked as a new booking's would
@@ -507,7 +523,7 @@ func (s *Service) Reschedule(ctx context.Context, c Configuration, id string, in
 	if err := check(ctx, s.Store.pool); err != nil {
 		return MovePlan{}, err
 	}
-	before, err := s.Move(ctx, b, start, end, check)
+	before, entry, err := s.Move(ctx, b, start, end, check)
 	if err != nil {
 		return MovePlan{}, err
 	}
@@ -517,7 +533,7 @@ func (s *Service) Reschedule(ctx context.Context, c Configuration, id string, in
 	if err != nil {
 		return MovePlan{}, err
 	}
-	return MovePlan{Before: before, Start: start, End: end, Patch: events.EventInput{When: full.When}}, nil
+	return MovePlan{Before: before, Start: start, End: end, Patch: events.EventInput{When: full.When}, Entry: entry}, nil
 }
 
 // Cancel cancels a booking, honouring the configuration's minimum notice:

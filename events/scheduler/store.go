@@ -23,10 +23,24 @@ import (
 type Store struct {
 	pool   *pgxpool.Pool
 	outbox outbox.Writer
+	// settle writes the entries that reconcile a moved booking with its
+	// event: due only once the moving request is certainly over.
+	settle outbox.Writer
 }
 
-// NewStore returns the scheduler's store.
-func NewStore(pool *pgxpool.Pool, ob outbox.Writer) *Store { return &Store{pool: pool, outbox: ob} }
+// NewStore returns the scheduler's store. settleAfter is when a
+// reschedule's reconciliation falls to the sweeper: longer than any
+// request lives (0: DefaultSettleAfter).
+func NewStore(pool *pgxpool.Pool, ob outbox.Writer, settleAfter time.Duration) *Store {
+	if settleAfter <= 0 {
+		settleAfter = DefaultSettleAfter
+	}
+	return &Store{pool: pool, outbox: ob, settle: outbox.Writer{Grace: settleAfter}}
+}
+
+// DefaultSettleAfter outlasts a reschedule request: its workflow start (10 s)
+// and its wait (30 s).
+const DefaultSettleAfter = time.Minute
 
 func notFound(what string) error { return apperr.NotFoundf("%s not found", what) }
 
@@ -294,9 +308,12 @@ func (s *Store) Claim(ctx context.Context, b Booking, check SlotCheck, kind stri
 }
 
 // Move gives a booking a new time if check finds it free, under the
-// calendars' locks; it returns the booking as it was before.
-func (s *Store) Move(ctx context.Context, b Booking, start, end time.Time, check SlotCheck) (Booking, error) {
+// calendars' locks, with the outbox entry (a BookingSettle) that
+// reconciles the booking with its event should the request not see the
+// move through; it returns the booking as it was before and the entry.
+func (s *Store) Move(ctx context.Context, b Booking, start, end time.Time, check SlotCheck) (Booking, int64, error) {
 	var before Booking
+	var entry int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockCalendars(ctx, tx, b.HeldCalendars); err != nil {
 			return err
@@ -313,10 +330,17 @@ func (s *Store) Move(ctx context.Context, b Booking, start, end time.Time, check
 		if err := check(ctx, tx); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE scheduling_bookings SET starts_at = $2, ends_at = $3, updated_at = now() WHERE id = $1`, b.ID, start, end)
+		if _, err = tx.Exec(ctx, `UPDATE scheduling_bookings SET starts_at = $2, ends_at = $3, updated_at = now() WHERE id = $1`, b.ID, start, end); err != nil {
+			return err
+		}
+		if before.Status != StatusBooked {
+			return nil // no event to follow
+		}
+		entry, err = s.settle.Add(ctx, tx, b.ApplicationID, KindSettleBooking, BookingSettle{BookingID: b.ID,
+			ApplicationID: b.ApplicationID, EventGrantID: before.EventGrantID, EventID: before.EventID})
 		return err
 	})
-	return before, err
+	return before, entry, err
 }
 
 // SetTimes puts a booking's time back (a move whose event could not follow).

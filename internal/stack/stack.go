@@ -49,6 +49,9 @@ type Options struct {
 	// OutboxGrace is how long a request has to hand its outbox entries to
 	// Temporal before the sweeper does (default outbox.DefaultGrace).
 	OutboxGrace time.Duration
+	// BookingSettleAfter is when a reschedule whose request died is
+	// reconciled by the sweeper (0: scheduler.DefaultSettleAfter).
+	BookingSettleAfter time.Duration
 	// Sweeper configures the sweeper (default workflows.DefaultSweeper).
 	Sweeper workflows.SweeperInput
 }
@@ -119,7 +122,7 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	s.Grants = grants.NewService(grants.Deps{Pool: o.Pool, Vault: cfg.Keyring, Zoom: s.Zoom, Connectors: s.Connectors,
 		Apps: s.Apps, Calendars: eventStore, PublicURL: cfg.PublicURL, Now: o.Now, Log: o.Log})
 	s.Events = events.NewService(eventStore, s.Grants)
-	schedStore := scheduler.NewStore(o.Pool, outbox.Writer{Grace: o.OutboxGrace})
+	schedStore := scheduler.NewStore(o.Pool, outbox.Writer{Grace: o.OutboxGrace}, o.BookingSettleAfter)
 	s.Scheduler = scheduler.NewService(schedStore, s.Events, o.Now)
 	// One handoff for both ends: when this process runs the worker too, the
 	// API answers a create as soon as its row is written (see workflows.Handoff).

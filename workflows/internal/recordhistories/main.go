@@ -312,6 +312,9 @@ func scenarios() []scenario {
 // Release frees a booking (nothing to keep in the recorder).
 func (f *fakes) Release(context.Context, uuid.UUID, string) error { return nil }
 
+// SetTimes moves a booking (nothing to keep in the recorder).
+func (f *fakes) SetTimes(context.Context, uuid.UUID, time.Time, time.Time) error { return nil }
+
 type fakes struct {
 	mu             sync.Mutex
 	now            time.Time
