@@ -35,7 +35,7 @@ type schedulerBench struct {
 	avail   string   // the availability configuration
 	configs []string // booking configurations, one per Zoom host
 	from    time.Time
-	busy    int // busy events seeded
+	busy    int          // busy events seeded
 	next    atomic.Int64 // the next free slot, over all booking configurations
 }
 
