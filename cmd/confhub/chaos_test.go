@@ -88,7 +88,8 @@ func TestChaos(t *testing.T) {
 // each under load, with a serve process crashing during each outage (so it
 // must start while the dependency is down). Every request answers within
 // answerBound, with success or 503 and Retry-After; the load recovers by
-// itself when each dependency is back; nothing acknowledged is lost.
+// itself when each dependency is back; nothing acknowledged is lost. Then
+// 20 concurrent bookings of one slot over the two processes (bookingRace).
 func TestOutages(t *testing.T) {
 	seed := rand.Uint64()
 	h := newHarness(t, 2)
@@ -136,6 +137,8 @@ func TestOutages(t *testing.T) {
 	if !f.zero() {
 		t.Errorf("acknowledged writes were not intact after the outages (within %v)", settleWithin)
 	}
+	// Issue 12's booking race, on the deployment the outages left behind.
+	t.Run("ConcurrentBookingsOverTwoProcesses", h.bookingRace)
 }
 
 // outageLength is how long each dependency stays away.
