@@ -416,23 +416,17 @@ func (s *Server) getBooking(c echo.Context) error {
 }
 
 func (s *Server) rescheduleBooking(c echo.Context) error {
-	var in scheduler.RescheduleInput
-	if err := decodeBody(c, &in); err != nil {
-		return err
-	}
-	cfg, b, err := s.openBooking(c)
-	if err != nil {
-		return err
-	}
-	out, err := s.deps.Bookings.Reschedule(c.Request().Context(), cfg, b.ID.String(), in)
-	if err != nil {
-		return err
-	}
-	return ok(c, http.StatusOK, toBookingJSON(out))
+	return changeBooking(s, c, s.deps.Bookings.Reschedule)
 }
 
 func (s *Server) decideBooking(c echo.Context) error {
-	var in scheduler.ConfirmInput
+	return changeBooking(s, c, s.deps.Bookings.Decide)
+}
+
+// changeBooking decodes a booking change (a reschedule, the organizer's
+// decision), applies it to the path's booking and answers the booking.
+func changeBooking[In any](s *Server, c echo.Context, change func(context.Context, scheduler.Configuration, string, In) (scheduler.Booking, error)) error {
+	var in In
 	if err := decodeBody(c, &in); err != nil {
 		return err
 	}
@@ -440,7 +434,7 @@ func (s *Server) decideBooking(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.deps.Bookings.Decide(c.Request().Context(), cfg, b.ID.String(), in)
+	out, err := change(c.Request().Context(), cfg, b.ID.String(), in)
 	if err != nil {
 		return err
 	}

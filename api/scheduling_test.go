@@ -590,6 +590,28 @@ func (e *env) post(url string, body any) (int, string) {
 	return resp.StatusCode, string(raw)
 }
 
+// dieDuring sends a public request to a process that dies as it starts the
+// workflow whose id begins with prefix (see dyingStarts), and returns once
+// it has died; the process's Temporal client is whole again after.
+func (e *env) dieDuring(prefix, method, path string, body any) {
+	e.t.Helper()
+	dying := &dyingStarts{Client: e.st.Workflows.Temporal, died: make(chan struct{})}
+	dying.dieAt.Store(&prefix)
+	e.st.Workflows.Temporal = dying
+	var rd io.Reader
+	if body != nil {
+		j, _ := json.Marshal(body)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
+	if resp, err := e.client.Do(req); err == nil {
+		resp.Body.Close()
+		e.t.Fatalf("%s %s answered %d: the process was meant to die mid-request", method, path, resp.StatusCode)
+	}
+	<-dying.died
+	e.st.Workflows.Temporal = dying.Client
+}
+
 // A booking whose process dies after its slot is claimed and before its
 // event's workflow starts: the sweeper starts it, so the booking gets its
 // event and its Zoom meeting all the same, and the slot stays taken.
@@ -601,14 +623,7 @@ func TestBookingSurvivesDeathBeforeItsWorkflowStarts(t *testing.T) {
 	start := e.slotStart()
 	q := "?configuration_id=" + id
 
-	dying := &dyingStarts{Client: e.st.Workflows.Temporal, died: make(chan struct{})}
-	prefix := "create-event-"
-	dying.dieAt.Store(&prefix)
-	e.st.Workflows.Temporal = dying
-	if status, body := e.post(e.srv.URL+"/v3/scheduling/bookings"+q, bookingBody(start, "g@example.com")); status != 0 {
-		t.Fatalf("the request answered %d %s: the process was meant to die mid-request", status, body)
-	}
-	<-dying.died
+	e.dieDuring("create-event-", "POST", "/v3/scheduling/bookings"+q, bookingBody(start, "g@example.com"))
 
 	var event map[string]any
 	if !await.Until(30*time.Second, func() bool {
@@ -672,16 +687,7 @@ func TestCancelSurvivesDeathBeforeTheMeetingsDeletion(t *testing.T) {
 	q := "?configuration_id=" + id
 	r := e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(e.slotStart(), "g@example.com"))
 	e.expect(r, 200, "book")
-	dying := &dyingStarts{Client: e.st.Workflows.Temporal, died: make(chan struct{})}
-	prefix := "delete-meeting-"
-	dying.dieAt.Store(&prefix)
-	e.st.Workflows.Temporal = dying
-	req, _ := http.NewRequest("DELETE", e.srv.URL+"/v3/scheduling/bookings/"+r.data()["booking_id"].(string)+q, nil)
-	if resp, err := e.client.Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatalf("the request answered %d: the process was meant to die mid-request", resp.StatusCode)
-	}
-	<-dying.died
+	e.dieDuring("delete-meeting-", "DELETE", "/v3/scheduling/bookings/"+r.data()["booking_id"].(string)+q, nil)
 	e.expect(e.do("GET", "/v3/grants/"+cs.cal+"/events/"+r.data()["event_id"].(string), cs.key, nil), 404, "the event is gone")
 	if !await.Until(30*time.Second, func() bool { return len(e.meetings()) == 0 }) {
 		t.Fatalf("the cancelled booking's meeting is still at Zoom: %v", e.meetings())
@@ -703,19 +709,9 @@ func TestRescheduleSettlesAfterDeathBeforeTheEventMoves(t *testing.T) {
 	e.expect(r, 200, "book")
 	bid := r.data()["booking_id"].(string)
 
-	dying := &dyingStarts{Client: e.st.Workflows.Temporal, died: make(chan struct{})}
-	prefix := "update-event-"
-	dying.dieAt.Store(&prefix)
-	e.st.Workflows.Temporal = dying
 	later := start.Add(4 * time.Hour)
-	body, _ := json.Marshal(map[string]any{"start_time": later.Unix(), "end_time": later.Add(30 * time.Minute).Unix()})
-	req, _ := http.NewRequest("PATCH", e.srv.URL+"/v3/scheduling/bookings/"+bid+q, bytes.NewReader(body))
-	if resp, err := e.client.Do(req); err == nil {
-		resp.Body.Close()
-		t.Fatalf("the request answered %d: the process was meant to die mid-request", resp.StatusCode)
-	}
-	<-dying.died
-	e.st.Workflows.Temporal = dying.Client
+	e.dieDuring("update-event-", "PATCH", "/v3/scheduling/bookings/"+bid+q,
+		map[string]any{"start_time": later.Unix(), "end_time": later.Add(30 * time.Minute).Unix()})
 
 	if !await.Until(30*time.Second, func() bool {
 		g := e.do("GET", "/v3/scheduling/bookings/"+bid+q, "", nil)
