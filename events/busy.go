@@ -45,21 +45,47 @@ const busyQuery = `SELECT b.id, b.calendar_id, b.starts_at, b.ends_at, b.status 
 // application matches nothing. q is the pool (see Pool) or a transaction,
 // so a booking can check again inside the transaction that claims a slot.
 func (s *Store) BusyTimes(ctx context.Context, q database.Querier, appID uuid.UUID, calendars []uuid.UUID, from, to time.Time) ([]BusyTime, error) {
-	if len(calendars) == 0 || !from.Before(to) {
+	cals, ok := busyArgs(calendars, from, to)
+	if !ok {
 		return nil, nil
 	}
-	// A calendar named twice would list its events twice.
-	cals := slices.Clone(calendars)
-	slices.SortFunc(cals, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
-	cals = slices.Compact(cals)
 	rows, err := q.Query(ctx, busyQuery, appID, cals, from, to)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (BusyTime, error) {
-		var b BusyTime
-		return b, r.Scan(&b.EventID, &b.CalendarID, &b.Start, &b.End, &b.Tentative)
+	return pgx.CollectRows(rows, scanBusy)
+}
+
+// QueueBusyTimes queues BusyTimes' query in b, for a caller that sends
+// several statements in one round trip (a booking's claim): *out holds the
+// busy time once the batch has run.
+func (s *Store) QueueBusyTimes(b *pgx.Batch, appID uuid.UUID, calendars []uuid.UUID, from, to time.Time, out *[]BusyTime) {
+	*out = nil
+	cals, ok := busyArgs(calendars, from, to)
+	if !ok {
+		return
+	}
+	b.Queue(busyQuery, appID, cals, from, to).Query(func(rows pgx.Rows) error {
+		var err error
+		*out, err = pgx.CollectRows(rows, scanBusy)
+		return err
 	})
+}
+
+// busyArgs are the calendars to look up, each once (a calendar named twice
+// would list its events twice); false: nothing to look up.
+func busyArgs(calendars []uuid.UUID, from, to time.Time) ([]uuid.UUID, bool) {
+	if len(calendars) == 0 || !from.Before(to) {
+		return nil, false
+	}
+	cals := slices.Clone(calendars)
+	slices.SortFunc(cals, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	return slices.Compact(cals), true
+}
+
+func scanBusy(r pgx.CollectableRow) (BusyTime, error) {
+	var b BusyTime
+	return b, r.Scan(&b.EventID, &b.CalendarID, &b.Start, &b.End, &b.Tentative)
 }
 
 // Pool is the store's pool, the Querier of BusyTimes outside a transaction.

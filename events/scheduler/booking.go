@@ -358,33 +358,44 @@ func (s *Service) Book(ctx context.Context, c Configuration, in BookingInput) (B
 		details.Participants = []string{h.Email}
 	}
 	b.Details = details
+	if err := s.placeEvent(ctx, c, &b); err != nil {
+		return BookingPlan{}, err
+	}
 	plan := BookingPlan{Booking: b}
-	ev, err := s.bookedEvent(ctx, c, &b)
+	// Checked before the claim takes a connection: the events path's
+	// checks use the pool, and a claim must never wait for the pool while
+	// it holds a connection (concurrent claims would starve it).
+	ev, err := s.prepareEvent(ctx, c, b)
 	if err != nil {
 		return BookingPlan{}, err
 	}
-	plan.Booking = b
-	kind, payload := "", any(nil)
-	if b.Status == StatusBooked {
-		plan.Event, kind, payload = &ev, KindCreateBooked, ev
+	cl := Claim{Booking: b, Calendars: calendars(c), Busy: s.events.QueueBusyTimes}
+	cl.From, cl.To = window(c, start, end)
+	if b.Status == StatusBooked { // a pending booking's event is made when confirmed
+		plan.Event, cl.Kind, cl.Payload = &ev, KindCreateBooked, ev
 	}
-	check := func(ctx context.Context, q database.Querier) error {
-		again, err := s.offered(ctx, q, c, start, end, nil, []string{h.Email})
-		if err != nil {
-			return err
+	var last map[string]time.Time
+	if c.Body.Availability.AvailabilityRules.AvailabilityMethod == MaxFairness {
+		// The order only picks among the free; read before the locks.
+		if last, err = s.LastBooked(ctx, c.ID); err != nil {
+			return BookingPlan{}, err
 		}
-		if !slices.Contains(again, h.Email) {
+	}
+	var only []string
+	if rr {
+		only = []string{h.Email}
+	}
+	cl.Check = func(busy []events.BusyTime, holds []Hold) error {
+		free, ok := slots.Available(s.build(c, start, end, busyData{busy: busy, holds: holds, lastBooked: last}, nil, only), start, end)
+		switch {
+		case !ok:
+			return errSlotTaken("it is not offered (taken, outside open hours, or too soon or too far ahead)")
+		case rr && !slices.Contains(free, h.Email):
 			return errSlotTaken(h.Email + " is no longer free")
 		}
 		return nil
 	}
-	if !rr {
-		check = func(ctx context.Context, q database.Querier) error {
-			_, err := s.offered(ctx, q, c, start, end, nil, nil)
-			return err
-		}
-	}
-	plan.Entry, err = s.Claim(ctx, b, check, kind, payload)
+	plan.Entry, err = s.Claim(ctx, cl)
 	if err != nil {
 		return BookingPlan{}, err
 	}
@@ -394,24 +405,41 @@ func (s *Service) Book(ctx context.Context, c Configuration, in BookingInput) (B
 // bookedEvent is a booking's event, checked by the events path (the
 // calendar, the conf grant still valid) and given the booking's event id.
 func (s *Service) bookedEvent(ctx context.Context, c Configuration, b *Booking) (BookedEvent, error) {
-	in, err := eventInput(c, *b)
-	if err != nil {
+	if err := s.placeEvent(ctx, c, b); err != nil {
 		return BookedEvent{}, err
 	}
-	// The calendar's grant was found when the configuration was saved; the
-	// events path checks both again.
+	return s.prepareEvent(ctx, c, *b)
+}
+
+// placeEvent gives a booking its event's id (kept if it has one) and the
+// grant of its calendar, found when the configuration was saved.
+func (s *Service) placeEvent(ctx context.Context, c Configuration, b *Booking) error {
+	if b.EventID == uuid.Nil {
+		b.EventID = uuid.New()
+	}
 	grant, ok := c.CalendarGrants[b.CalendarID]
 	if !ok {
 		cals, err := s.events.CalendarsByID(ctx, c.ApplicationID, []uuid.UUID{b.CalendarID})
 		if err != nil {
-			return BookedEvent{}, err
+			return err
 		}
 		if len(cals) == 0 {
-			return BookedEvent{}, apperr.Conflictf("the booking calendar %s no longer exists: the configuration needs updating", b.CalendarID)
+			return apperr.Conflictf("the booking calendar %s no longer exists: the configuration needs updating", b.CalendarID)
 		}
 		grant = cals[0].GrantID
 	}
-	plan, err := s.events.PrepareCreate(ctx, c.ApplicationID, grant.String(), b.CalendarID.String(), in)
+	b.EventGrantID = grant
+	return nil
+}
+
+// prepareEvent checks a placed booking's event through the events path
+// (the calendar, the conf grant still valid).
+func (s *Service) prepareEvent(ctx context.Context, c Configuration, b Booking) (BookedEvent, error) {
+	in, err := eventInput(c, b)
+	if err != nil {
+		return BookedEvent{}, err
+	}
+	plan, err := s.events.PrepareCreate(ctx, c.ApplicationID, b.EventGrantID.String(), b.CalendarID.String(), in)
 	if err != nil {
 		if e, ok := apperr.As(err); ok && e.Kind == apperr.Invalid {
 			// The configuration was valid when saved; what changed since
@@ -420,11 +448,7 @@ func (s *Service) bookedEvent(ctx context.Context, c Configuration, b *Booking) 
 		}
 		return BookedEvent{}, err
 	}
-	if b.EventID == uuid.Nil {
-		b.EventID = plan.Event.ID
-	}
 	plan.Event.ID = b.EventID
-	b.EventGrantID = grant
 	return BookedEvent{BookingID: b.ID, Event: plan.Event, ConfGrant: plan.ConfGrant}, nil
 }
 

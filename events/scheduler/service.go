@@ -25,6 +25,7 @@ type Events interface {
 	CalendarsByID(ctx context.Context, appID uuid.UUID, ids []uuid.UUID) ([]events.Calendar, error)
 	ConfGrant(ctx context.Context, appID uuid.UUID, id string) (uuid.UUID, error)
 	BusyTimes(ctx context.Context, q database.Querier, appID uuid.UUID, calendars []uuid.UUID, from, to time.Time) ([]events.BusyTime, error)
+	QueueBusyTimes(b *pgx.Batch, appID uuid.UUID, calendars []uuid.UUID, from, to time.Time, out *[]events.BusyTime)
 	PrepareCreate(ctx context.Context, appID uuid.UUID, grantID, calendarID string, in events.EventInput) (events.NewEventPlan, error)
 	DeleteEventTx(ctx context.Context, tx pgx.Tx, appID, grantID, id uuid.UUID) (events.Removed, error)
 }
@@ -364,14 +365,63 @@ func (s *Service) Availability(ctx context.Context, c Configuration, start, end 
 	return res, nil
 }
 
-// query gathers what the engine needs for [from, to): each participant's
-// open hours and busy time (their calendars' events and the bookings that
-// hold them), read through q (a transaction when claiming). only limits
-// the participants (a round-robin booking for chosen hosts).
+// window is the busy time a query for [from, to) needs: from before the
+// first slot's buffer to after the last's.
+func window(c Configuration, from, to time.Time) (time.Time, time.Time) {
+	a := c.Body.Availability
+	margin := time.Duration(a.AvailabilityRules.Buffer.Before+a.AvailabilityRules.Buffer.After+a.DurationMinutes) * time.Minute
+	return from.Add(-margin), to.Add(margin)
+}
+
+// calendars are the availability calendars of the configuration's participants.
+func calendars(c Configuration) []uuid.UUID {
+	var out []uuid.UUID
+	for _, p := range c.Body.Participants {
+		for _, id := range p.Availability.CalendarIDs {
+			out = append(out, uuid.MustParse(id))
+		}
+	}
+	return out
+}
+
+// busyData is what a query reads: the calendars' events and holds, and
+// (max-fairness) when each participant was last booked.
+type busyData struct {
+	busy       []events.BusyTime
+	holds      []Hold
+	lastBooked map[string]time.Time
+}
+
+// query gathers what the engine needs for [from, to), reading through q.
 func (s *Service) query(ctx context.Context, q database.Querier, c Configuration, from, to time.Time, exclude *Booking, only []string) (slots.Query, error) {
+	var d busyData
+	cals := calendars(c)
+	wf, wt := window(c, from, to)
+	if len(cals) > 0 {
+		var err error
+		if d.busy, err = s.events.BusyTimes(ctx, q, c.ApplicationID, cals, wf, wt); err != nil {
+			return slots.Query{}, err
+		}
+		if d.holds, err = s.holds(ctx, q, c.ApplicationID, cals, wf, wt); err != nil {
+			return slots.Query{}, err
+		}
+	}
+	if c.Body.Availability.AvailabilityRules.AvailabilityMethod == MaxFairness {
+		var err error
+		if d.lastBooked, err = s.lastBooked(ctx, q, c.ID); err != nil {
+			return slots.Query{}, err
+		}
+	}
+	return s.build(c, from, to, d, exclude, only), nil
+}
+
+// build is the engine's query for [from, to): each participant's open
+// hours and busy time (their calendars' events and the bookings that hold
+// them). only limits the participants (a round-robin booking for chosen
+// hosts); exclude's own time counts as free (a reschedule).
+func (s *Service) build(c Configuration, from, to time.Time, d busyData, exclude *Booking, only []string) slots.Query {
 	b := c.Body
 	rules := b.Availability.AvailabilityRules
-	margin := time.Duration(rules.Buffer.Before+rules.Buffer.After+b.Availability.DurationMinutes) * time.Minute
 	out := slots.Query{
 		Start: from, End: to, Now: s.now(),
 		Duration:         time.Duration(b.Availability.DurationMinutes) * time.Minute,
@@ -385,45 +435,21 @@ func (s *Service) query(ctx context.Context, q database.Querier, c Configuration
 		Method:           slots.Method(rules.AvailabilityMethod),
 		DefaultOpenHours: engineHours(rules.DefaultOpenHours),
 	}
-	var cals []uuid.UUID
-	for _, p := range b.Participants {
-		for _, id := range p.Availability.CalendarIDs {
-			cals = append(cals, uuid.MustParse(id))
-		}
-	}
-	var busy []events.BusyTime
-	var holds []Hold
-	if len(cals) > 0 {
-		var err error
-		if busy, err = s.events.BusyTimes(ctx, q, c.ApplicationID, cals, from.Add(-margin), to.Add(margin)); err != nil {
-			return slots.Query{}, err
-		}
-		if holds, err = s.holds(ctx, q, c.ApplicationID, cals, from.Add(-margin), to.Add(margin)); err != nil {
-			return slots.Query{}, err
-		}
-	}
-	var last map[string]time.Time
-	if rules.AvailabilityMethod == MaxFairness {
-		var err error
-		if last, err = s.LastBooked(ctx, c.ID); err != nil {
-			return slots.Query{}, err
-		}
-	}
 	for _, p := range b.Participants {
 		if only != nil && !containsFold(only, p.Email) {
 			continue
 		}
-		ep := slots.Participant{Email: p.Email, Timezone: p.Timezone, OpenHours: engineHours(p.Availability.OpenHours), LastBooked: last[p.Email]}
+		ep := slots.Participant{Email: p.Email, Timezone: p.Timezone, OpenHours: engineHours(p.Availability.OpenHours), LastBooked: d.lastBooked[p.Email]}
 		mine := map[uuid.UUID]bool{}
 		for _, id := range p.Availability.CalendarIDs {
 			mine[uuid.MustParse(id)] = true
 		}
-		for _, x := range busy {
+		for _, x := range d.busy {
 			if mine[x.CalendarID] && (exclude == nil || x.EventID != exclude.EventID) {
 				ep.Busy = append(ep.Busy, slots.Busy{Interval: slots.Interval{Start: x.Start, End: x.End}, Tentative: x.Tentative})
 			}
 		}
-		for _, h := range holds {
+		for _, h := range d.holds {
 			if exclude != nil && h.BookingID == exclude.ID {
 				continue
 			}
@@ -436,7 +462,7 @@ func (s *Service) query(ctx context.Context, q database.Querier, c Configuration
 		}
 		out.Participants = append(out.Participants, ep)
 	}
-	return out, nil
+	return out
 }
 
 func containsFold(list []string, s string) bool {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/database"
 	"github.com/confhub/confhub/internal/outbox"
@@ -240,18 +241,22 @@ type Hold struct {
 	Calendars  []uuid.UUID
 }
 
+const holdsQuery = `SELECT id, starts_at, ends_at, held_calendars FROM scheduling_bookings
+	WHERE application_id = $1 AND status IN ('booked', 'pending') AND held_calendars && $2
+	AND starts_at < $4 AND ends_at > $3`
+
+func scanHold(r pgx.CollectableRow) (Hold, error) {
+	var h Hold
+	return h, r.Scan(&h.BookingID, &h.Start, &h.End, &h.Calendars)
+}
+
 // holds lists the live bookings' time on any of the calendars overlapping [from, to).
 func (s *Store) holds(ctx context.Context, q database.Querier, appID uuid.UUID, calendars []uuid.UUID, from, to time.Time) ([]Hold, error) {
-	rows, err := q.Query(ctx, `SELECT id, starts_at, ends_at, held_calendars FROM scheduling_bookings
-		WHERE application_id = $1 AND status IN ('booked', 'pending') AND held_calendars && $2
-		AND starts_at < $4 AND ends_at > $3`, appID, calendars, from, to)
+	rows, err := q.Query(ctx, holdsQuery, appID, calendars, from, to)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hold, error) {
-		var h Hold
-		return h, r.Scan(&h.BookingID, &h.Start, &h.End, &h.Calendars)
-	})
+	return pgx.CollectRows(rows, scanHold)
 }
 
 // Holds lists the live bookings' time on the calendars, outside any transaction.
@@ -259,16 +264,23 @@ func (s *Store) Holds(ctx context.Context, appID uuid.UUID, calendars []uuid.UUI
 	return s.holds(ctx, s.pool, appID, calendars, from, to)
 }
 
-// lockCalendars serialises claims on the calendars, across processes, for
-// the rest of tx: the check that follows sees every earlier claim.
-func lockCalendars(ctx context.Context, tx pgx.Tx, calendars []uuid.UUID) error {
+const lockQuery = `SELECT pg_advisory_xact_lock(hashtextextended('scheduler:' || k, 0)) FROM unnest($1::text[]) AS k ORDER BY k`
+
+// lockKeys are the calendars' lock keys, each once, in one order for all
+// (two claims never wait on each other crosswise).
+func lockKeys(calendars []uuid.UUID) []string {
 	keys := make([]string, 0, len(calendars))
 	for _, c := range calendars {
 		keys = append(keys, c.String())
 	}
 	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('scheduler:' || k, 0)) FROM unnest($1::text[]) AS k ORDER BY k`, keys)
+	return slices.Compact(keys)
+}
+
+// lockCalendars serialises claims on the calendars, across processes, for
+// the rest of tx: the check that follows sees every earlier claim.
+func lockCalendars(ctx context.Context, tx pgx.Tx, calendars []uuid.UUID) error {
+	_, err := tx.Exec(ctx, lockQuery, lockKeys(calendars))
 	return err
 }
 
@@ -276,35 +288,83 @@ func lockCalendars(ctx context.Context, tx pgx.Tx, calendars []uuid.UUID) error 
 // still free; it reads busy time through q (the transaction).
 type SlotCheck func(ctx context.Context, q database.Querier) error
 
-// Claim records a new booking if check still finds its slot free, with the
-// outbox entry (kind, payload) that makes its event, all in one
-// transaction under the calendars' locks; it returns the outbox entry's id
-// (0 for none).
-func (s *Store) Claim(ctx context.Context, b Booking, check SlotCheck, kind string, payload any) (int64, error) {
+// BusyQueue queues the read of calendars' busy time in a batch
+// (events.Store.QueueBusyTimes).
+type BusyQueue func(b *pgx.Batch, appID uuid.UUID, calendars []uuid.UUID, from, to time.Time, out *[]events.BusyTime)
+
+// Claim is a booking to record if its slot is still free.
+type Claim struct {
+	Booking Booking
+	// Calendars, From and To are the busy time the check needs.
+	Calendars []uuid.UUID
+	From, To  time.Time
+	Busy      BusyQueue
+	// Check decides from the busy time and holds read under the locks;
+	// it must not use the pool (the claim holds one of its connections).
+	Check func(busy []events.BusyTime, holds []Hold) error
+	// Kind and Payload are the outbox entry that makes the booking's
+	// event ("" for none).
+	Kind    string
+	Payload any
+}
+
+// Claim records a new booking if its check still finds the slot free,
+// with its outbox entry, in one transaction under the calendars' locks; it
+// returns the outbox entry's id (0 for none). The transaction takes two
+// round trips: the locks and the reads go in one batch (each statement
+// still sees what was committed before it began, so the reads see every
+// claim that held the locks before), the writes and the commit in another.
+func (s *Store) Claim(ctx context.Context, cl Claim) (int64, error) {
+	b := cl.Booking
 	details, _ := json.Marshal(b.Details)
-	var entry int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockCalendars(ctx, tx, b.HeldCalendars); err != nil {
-			return err
-		}
-		if err := check(ctx, tx); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO scheduling_bookings (id, application_id, configuration_id, event_id, event_grant_id,
-			calendar_id, salt, status, starts_at, ends_at, held_calendars, organizer_email, details)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			b.ID, b.ApplicationID, b.ConfigurationID, b.EventID, b.EventGrantID, b.CalendarID, b.Salt, b.Status,
-			b.Start, b.End, b.HeldCalendars, b.OrganizerEmail, details); err != nil {
-			return err
-		}
-		if kind == "" {
-			return nil
-		}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// A connection left inside the transaction (a failed ROLLBACK) is
+	// closed on release, never reused.
+	defer conn.Release()
+	fail := func(err error) (int64, error) {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		return 0, err
+	}
+	var busy []events.BusyTime
+	var holds []Hold
+	reads := &pgx.Batch{}
+	reads.Queue("BEGIN")
+	reads.Queue(lockQuery, lockKeys(b.HeldCalendars))
+	cl.Busy(reads, b.ApplicationID, cl.Calendars, cl.From, cl.To, &busy)
+	reads.Queue(holdsQuery, b.ApplicationID, cl.Calendars, cl.From, cl.To).Query(func(rows pgx.Rows) error {
 		var err error
-		entry, err = s.outbox.Add(ctx, tx, b.ApplicationID, kind, payload)
+		holds, err = pgx.CollectRows(rows, scanHold)
 		return err
 	})
-	return entry, err
+	if err := conn.SendBatch(ctx, reads).Close(); err != nil {
+		return fail(err)
+	}
+	if err := cl.Check(busy, holds); err != nil {
+		return fail(err)
+	}
+	var entry int64
+	writes := &pgx.Batch{}
+	writes.Queue(`INSERT INTO scheduling_bookings (id, application_id, configuration_id, event_id, event_grant_id,
+		calendar_id, salt, status, starts_at, ends_at, held_calendars, organizer_email, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		b.ID, b.ApplicationID, b.ConfigurationID, b.EventID, b.EventGrantID, b.CalendarID, b.Salt, b.Status,
+		b.Start, b.End, b.HeldCalendars, b.OrganizerEmail, details)
+	if cl.Kind != "" {
+		if err := s.outbox.Queue(writes, b.ApplicationID, cl.Kind, cl.Payload, &entry); err != nil {
+			return fail(err)
+		}
+	}
+	writes.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, writes).Close(); err != nil {
+		return fail(err)
+	}
+	if conn.Conn().PgConn().TxStatus() != 'I' {
+		return fail(errors.New("scheduler: the claim's transaction did not commit"))
+	}
+	return entry, nil
 }
 
 // Move gives a booking a new time if check finds it free, under the
@@ -408,7 +468,12 @@ func (s *Store) Release(ctx context.Context, id uuid.UUID, reason string) error 
 // LastBooked returns, per organizer email, when a configuration's latest
 // live booking was made: the max-fairness order.
 func (s *Store) LastBooked(ctx context.Context, configID uuid.UUID) (map[string]time.Time, error) {
-	rows, err := s.pool.Query(ctx, `SELECT organizer_email, max(created_at) FROM scheduling_bookings
+	return s.lastBooked(ctx, s.pool, configID)
+}
+
+// lastBooked is LastBooked through q (inside a transaction, its connection).
+func (s *Store) lastBooked(ctx context.Context, q database.Querier, configID uuid.UUID) (map[string]time.Time, error) {
+	rows, err := q.Query(ctx, `SELECT organizer_email, max(created_at) FROM scheduling_bookings
 		WHERE configuration_id = $1 AND status IN ('booked', 'pending') GROUP BY organizer_email`, configID)
 	if err != nil {
 		return nil, err

@@ -47,20 +47,36 @@ const DefaultGrace = 10 * time.Second
 // Add records an entry in tx. The entry's due time is the database's clock
 // plus the grace, so processes with skewed clocks agree on it.
 func (w Writer) Add(ctx context.Context, tx pgx.Tx, appID uuid.UUID, kind string, payload any) (int64, error) {
-	grace := w.Grace
-	if grace <= 0 {
-		grace = DefaultGrace
-	}
 	b, err := json.Marshal(payload)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: %s payload: %w", kind, err)
 	}
 	var id int64
-	err = tx.QueryRow(ctx, `INSERT INTO outbox (application_id, kind, payload, due_at)
-		VALUES ($1, $2, $3, now() + make_interval(secs => $4)) RETURNING id`,
-		appID, kind, b, grace.Seconds()).Scan(&id)
+	err = tx.QueryRow(ctx, insertEntry, appID, kind, b, w.grace().Seconds()).Scan(&id)
 	return id, err
 }
+
+// Queue is Add for a caller that sends its statements in one batch, inside
+// the transaction the batch runs in: *id holds the entry's id once the
+// batch has run.
+func (w Writer) Queue(b *pgx.Batch, appID uuid.UUID, kind string, payload any, id *int64) error {
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("outbox: %s payload: %w", kind, err)
+	}
+	b.Queue(insertEntry, appID, kind, raw, w.grace().Seconds()).QueryRow(func(r pgx.Row) error { return r.Scan(id) })
+	return nil
+}
+
+func (w Writer) grace() time.Duration {
+	if w.Grace <= 0 {
+		return DefaultGrace
+	}
+	return w.Grace
+}
+
+const insertEntry = `INSERT INTO outbox (application_id, kind, payload, due_at)
+	VALUES ($1, $2, $3, now() + make_interval(secs => $4)) RETURNING id`
 
 // Store reads and settles entries, for the request that wrote them and for
 // the sweeper.
