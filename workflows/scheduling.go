@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,9 +55,12 @@ func (s *Scheduling) Book(ctx context.Context, c scheduler.Configuration, in sch
 func (s *Scheduling) makeBooked(ctx context.Context, plan scheduler.BookingPlan) (scheduler.Booking, error) {
 	// Once the workflow runs, Temporal carries it (and a failed run
 	// releases the booking): the outbox entry has done its job.
-	// Done beside the wait, which is Zoom's time anyway.
+	// Settled beside the wait (Zoom's time anyway), and joined before the
+	// request answers: nothing of it outlives the request.
+	var settled sync.WaitGroup
+	defer settled.Wait()
 	_, err := s.runCreate(ctx, BookedEventInput(*plan.Event), enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		func() { go s.handedOver(context.WithoutCancel(ctx), plan.Entry) })
+		func() { settled.Go(func() { s.handedOver(ctx, plan.Entry) }) })
 	if err != nil {
 		return scheduler.Booking{}, err
 	}

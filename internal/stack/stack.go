@@ -81,7 +81,9 @@ type Stack struct {
 	// connected is closed once the Temporal client has reached the server
 	// (see connect); stop ends the attempts.
 	connected chan struct{}
-	stop      context.CancelFunc
+	// connecting is closed when connect has returned.
+	connecting chan struct{}
+	stop       context.CancelFunc
 }
 
 // New builds the graph. It starts nothing: the caller serves API.Handler()
@@ -137,7 +139,11 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 		PublicURL: cfg.PublicURL, SchedulerPages: pages{s.Scheduler}, SchedulerBundleURL: cfg.SchedulerBundleURL, WebElementsDir: cfg.WebElementsDir})
 	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
-	go s.connect(cctx)
+	s.connecting = make(chan struct{})
+	go func() {
+		defer close(s.connecting)
+		s.connect(cctx)
+	}()
 	return s, nil
 }
 
@@ -304,6 +310,9 @@ func (s *Stack) retry(ctx context.Context, what string, maxWait time.Duration, f
 		if err == nil {
 			return true
 		}
+		if ctx.Err() != nil {
+			return false // stopping: nothing to report
+		}
 		s.log.Warn("could not "+what+" yet; retrying", "err", err, "retry_in", wait.String())
 		select {
 		case <-ctx.Done():
@@ -314,9 +323,12 @@ func (s *Stack) retry(ctx context.Context, what string, maxWait time.Duration, f
 	}
 }
 
-// Close releases what New opened (the Temporal connection it dialled).
+// Close releases what New opened (the Temporal connection it dialled),
+// once its first contact with Temporal has given up: nothing of the stack
+// runs (or logs) after Close.
 func (s *Stack) Close() {
 	s.stop()
+	<-s.connecting
 	if s.ownsTemporal {
 		s.Temporal.Close()
 	}
