@@ -506,6 +506,13 @@ func TestOrganizerConfirmation(t *testing.T) {
 		t.Fatalf("rejected: %s", rej.Raw)
 	}
 	e.expect(e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(later, "h@example.com")), 200, "rejected slot free again")
+
+	// A pending booking of a deleted configuration holds nothing more.
+	even := start.Add(4 * time.Hour)
+	e.expect(e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(even, "p@example.com")), 200, "pending booking")
+	e.expect(e.do("DELETE", "/v3/grants/"+cs.cal+"/scheduling/configurations/"+id, cs.key, nil), 200, "delete the configuration")
+	other, _ := e.newConfiguration(cs, nil)
+	e.expect(e.do("POST", "/v3/scheduling/bookings?configuration_id="+other, "", bookingBody(even, "q@example.com")), 200, "the slot is free")
 }
 
 func TestRoundRobinBooking(t *testing.T) {

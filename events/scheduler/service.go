@@ -230,7 +230,7 @@ func (s *Service) CreateSession(ctx context.Context, appID uuid.UUID, in Session
 		return Session{}, err
 	}
 	ss := Session{ID: uuid.NewString(), ApplicationID: appID, ConfigurationID: c.ID, ExpiresAt: s.now().Add(time.Duration(ttl) * time.Minute)}
-	return ss, s.Store.CreateSession(ctx, ss)
+	return ss, s.Store.CreateSession(ctx, ss, s.now())
 }
 
 // DeleteSession ends a session of the application.
@@ -360,7 +360,7 @@ func (s *Service) Availability(ctx context.Context, c Configuration, start, end 
 	}
 	res, err := slots.Compute(q)
 	if err != nil {
-		return slots.Result{}, apperr.Invalidf("%s", err.Error())
+		return slots.Result{}, openHoursErr(err)
 	}
 	return res, nil
 }
@@ -496,9 +496,10 @@ func (s *Service) bookingOf(ctx context.Context, c Configuration, id, field stri
 	return b, err
 }
 
-// Booking returns a booking of the configuration.
+// Booking returns a booking of the configuration named by a booking_id
+// query parameter.
 func (s *Service) Booking(ctx context.Context, c Configuration, id string) (Booking, error) {
-	return s.bookingOf(ctx, c, id, "")
+	return s.bookingOf(ctx, c, id, "booking_id")
 }
 
 func newSalt() []byte {

@@ -179,10 +179,13 @@ func sessionHash(id string) []byte {
 	return h[:]
 }
 
-// CreateSession stores a session (only its id's hash).
-func (s *Store) CreateSession(ctx context.Context, ss Session) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO scheduling_sessions (id_sha256, application_id, configuration_id, expires_at)
-		VALUES ($1, $2, $3, $4)`, sessionHash(ss.ID), ss.ApplicationID, ss.ConfigurationID, ss.ExpiresAt)
+// CreateSession stores a session (only its id's hash), and clears the
+// application's sessions that expired a day ago or more (now is the
+// service's clock), so the table keeps only what can still answer.
+func (s *Store) CreateSession(ctx context.Context, ss Session, now time.Time) error {
+	_, err := s.pool.Exec(ctx, `WITH gone AS (DELETE FROM scheduling_sessions WHERE application_id = $2 AND expires_at < $5)
+		INSERT INTO scheduling_sessions (id_sha256, application_id, configuration_id, expires_at)
+		VALUES ($1, $2, $3, $4)`, sessionHash(ss.ID), ss.ApplicationID, ss.ConfigurationID, ss.ExpiresAt, now.Add(-24*time.Hour))
 	return err
 }
 
@@ -199,14 +202,10 @@ func (s *Store) SessionConfiguration(ctx context.Context, id string, now time.Ti
 	return c, err == nil, err
 }
 
-// DeleteSession ends a session of the application. Expired sessions of
-// the application are cleared on the way: they answer as unknown anyway.
+// DeleteSession ends a session of the application.
 func (s *Store) DeleteSession(ctx context.Context, appID uuid.UUID, id string) error {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM scheduling_sessions WHERE application_id = $1 AND id_sha256 = $2`, appID, sessionHash(id))
 	if err != nil {
-		return err
-	}
-	if _, err := s.pool.Exec(ctx, `DELETE FROM scheduling_sessions WHERE application_id = $1 AND expires_at < now() - interval '1 day'`, appID); err != nil {
 		return err
 	}
 	if tag.RowsAffected() == 0 {
@@ -241,9 +240,12 @@ type Hold struct {
 	Calendars  []uuid.UUID
 }
 
-const holdsQuery = `SELECT id, starts_at, ends_at, held_calendars FROM scheduling_bookings
-	WHERE application_id = $1 AND status IN ('booked', 'pending') AND held_calendars && $2
-	AND starts_at < $4 AND ends_at > $3`
+// holdsQuery: a booking whose configuration was deleted holds nothing
+// more; its event (if any) stays busy time of its calendar like any other.
+const holdsQuery = `SELECT b.id, b.starts_at, b.ends_at, b.held_calendars FROM scheduling_bookings b
+	WHERE b.application_id = $1 AND b.status IN ('booked', 'pending') AND b.held_calendars && $2
+	AND b.starts_at < $4 AND b.ends_at > $3
+	AND EXISTS (SELECT 1 FROM scheduling_configurations c WHERE c.id = b.configuration_id)`
 
 func scanHold(r pgx.CollectableRow) (Hold, error) {
 	var h Hold
