@@ -261,11 +261,6 @@ func (s *Store) holds(ctx context.Context, q database.Querier, appID uuid.UUID, 
 	return pgx.CollectRows(rows, scanHold)
 }
 
-// Holds lists the live bookings' time on the calendars, outside any transaction.
-func (s *Store) Holds(ctx context.Context, appID uuid.UUID, calendars []uuid.UUID, from, to time.Time) ([]Hold, error) {
-	return s.holds(ctx, s.pool, appID, calendars, from, to)
-}
-
 const lockQuery = `SELECT pg_advisory_xact_lock(hashtextextended('scheduler:' || k, 0)) FROM unnest($1::text[]) AS k ORDER BY k`
 
 // lockKeys are the calendars' lock keys, each once, in one order for all
