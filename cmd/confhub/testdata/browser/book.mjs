@@ -42,10 +42,6 @@ page.on("response", async (resp) => {
   exchanges.push({ method: req.method(), path: u.pathname + u.search, status: resp.status(), request: req.postData() ?? "", body });
 });
 
-function last(method, prefix) {
-  return exchanges.filter((x) => x.method === method && x.path.startsWith(prefix)).at(-1);
-}
-
 async function fail(message) {
   console.error("FAILED (" + step + "): " + message);
   for (const p of problems) console.error("  " + p);
@@ -68,7 +64,7 @@ async function showSlots(firstAnswer) {
     if ((data.time_slots ?? []).some((s) => s.start_time * 1000 > Date.now())) {
       await page.locator("nylas-date-picker button.date:not([disabled])").first().click({ timeout });
       await page.locator("nylas-timeslot-picker button.time").first().waitFor({ timeout });
-      return;
+      return data.time_slots; // the month on screen: what its buttons stand for
     }
     answer = page.waitForResponse(isAvailability, { timeout });
     await page.locator('nylas-date-picker button[title="Next month"]').click({ timeout });
@@ -80,11 +76,9 @@ async function showSlots(firstAnswer) {
 // on through the dates and months as needed, and returns its start (Unix
 // seconds) and label.
 async function pickSlot(firstAnswer, avoid) {
-  await showSlots(firstAnswer);
+  let offered = await showSlots(firstAnswer);
   const slots = page.locator("nylas-timeslot-picker button.time");
   for (let tries = 0; tries < 40; tries++) {
-    const avail = last("GET", "/v3/scheduling/availability");
-    const offered = avail ? JSON.parse(avail.body).data?.time_slots ?? [] : [];
     const n = await slots.count();
     for (let i = 0; i < n; i++) {
       const label = (await slots.nth(i).innerText()).trim();
@@ -103,7 +97,7 @@ async function pickSlot(firstAnswer, avoid) {
     } else {
       const answer = page.waitForResponse(isAvailability, { timeout });
       await page.locator('nylas-date-picker button[title="Next month"]').click({ timeout });
-      await showSlots(answer);
+      offered = await showSlots(answer);
     }
   }
   await fail("no slot other than " + avoid + " could be picked");
@@ -139,21 +133,29 @@ try {
     // once the component has it; the guest types the same either way.
     await name.fill("Grace Guest");
     await page.locator('nylas-booking-form input[name="email"]').fill("grace@example.com");
+    // The answer is awaited itself: the exchange log fills asynchronously,
+    // and may lag behind what the component shows.
+    const method = step === "book" ? "POST" : "PATCH";
+    const answered = page.waitForResponse((r) => r.request().method() === method &&
+      new URL(r.url()).pathname.startsWith("/v3/scheduling/bookings"), { timeout });
     await page.locator('nylas-booking-form button[type="submit"]').click();
     const want = step === "book" ? "Booking confirmed!" : "Booking rescheduled!";
     await page.locator("nylas-booked-event-card h2", { hasText: want }).waitFor({ timeout });
-    const sent = last(step === "book" ? "POST" : "PATCH", "/v3/scheduling/bookings");
-    const answer = JSON.parse(sent.body);
+    const resp = await answered;
+    const answer = JSON.parse(await resp.text());
     result = { start: slot.start, label: slot.label, booking_id: answer.data?.booking_id, event_id: answer.data?.event_id,
-      request: JSON.parse(sent.request) };
+      request: JSON.parse(resp.request().postData() ?? "{}") };
   } else if (step === "cancel") {
     const reason = page.locator('nylas-cancel-booking-form textarea[name="cancel-reason"]');
     await reason.waitFor({ timeout });
     await reason.fill("Something came up");
+    const answered = page.waitForResponse((r) => r.request().method() === "DELETE" &&
+      new URL(r.url()).pathname.startsWith("/v3/scheduling/bookings/"), { timeout });
     await page.locator('nylas-cancel-booking-form button[type="submit"]').click();
     await page.locator("nylas-cancelled-event-card h3", { hasText: "Your booking has been cancelled successfully!" }).waitFor({ timeout });
-    const sent = last("DELETE", "/v3/scheduling/bookings/");
-    result = { path: sent.path, status: sent.status };
+    const resp = await answered;
+    const u = new URL(resp.url());
+    result = { path: u.pathname + u.search, status: resp.status() };
   } else {
     await fail("STEP must be book, reschedule or cancel");
   }
