@@ -48,10 +48,19 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := newLoad(h, seed)
-	loadDone, killed := make(chan struct{}), make(chan []killing, 1)
-	go func() { killed <- h.killDuringLoad(l, size, loadDone, seed) }()
+	// The load runs its ops and on until the kills have landed (a kill
+	// waits for a request in flight, and a restarted process must be up
+	// before the next), up to three times its ops: the last kills do not
+	// depend on the load outlasting them by luck.
+	loadDone, stop, killed := make(chan struct{}), make(chan struct{}), make(chan []killing, 1)
+	go func() {
+		k := h.killDuringLoad(l, size, loadDone, seed)
+		eventually(2*time.Minute, func() bool { return l.finished.Load() >= int32(size.ops) })
+		killed <- k
+		close(stop)
+	}()
 	loadStart := time.Now()
-	l.run(size.ops, size.workers, nil)
+	l.run(3*size.ops, size.workers, stop)
 	close(loadDone)
 	kills := <-killed
 	loadTook := time.Since(loadStart)
@@ -68,7 +77,7 @@ func TestChaos(t *testing.T) {
 	}
 	exits, crash := h.unplannedExits()
 	report(t, fmt.Sprintf("chaos (seed %d): %d ops by %d callers in %v (set-up %v), settled for %v",
-		seed, size.ops, size.workers, loadTook.Round(time.Millisecond), loadStart.Sub(began).Round(time.Millisecond), waited.Round(time.Millisecond)),
+		seed, l.finished.Load(), size.workers, loadTook.Round(time.Millisecond), loadStart.Sub(began).Round(time.Millisecond), waited.Round(time.Millisecond)),
 		l.summary(), killLines,
 		[]string{fmt.Sprintf("kills landing on in-flight requests: %d (%d with a DELETE in flight); unplanned exits: %d", landed, onDeletes, exits)},
 		f.lines())
