@@ -225,14 +225,11 @@ func (s *Server) listEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := events.ListFilter{CalendarID: cal.ID, Limit: defaultLimit, PageToken: q.Get("page_token")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLimit {
-			return apperr.InvalidField("limit", "must be an integer from 1 to %d", maxLimit)
-		}
-		f.Limit = n
+	limit, err := cursorLimit(c)
+	if err != nil {
+		return err
 	}
+	f := events.ListFilter{CalendarID: cal.ID, Limit: limit, PageToken: q.Get("page_token")}
 	for _, p := range []struct {
 		name string
 		dst  **time.Time

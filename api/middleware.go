@@ -225,16 +225,23 @@ func grantScope(c echo.Context) uuid.UUID {
 	return id
 }
 
+// bearer reads Authorization: Bearer <token>: sent says whether the header
+// is there at all, ok whether it has that form.
+func bearer(c echo.Context) (token string, sent, ok bool) {
+	h := c.Request().Header.Get("Authorization")
+	scheme, token, found := strings.Cut(h, " ")
+	token = strings.TrimSpace(token)
+	return token, h != "", found && strings.EqualFold(scheme, "Bearer") && token != ""
+}
+
 func (s *Server) requireAuth(mode Auth) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			h := c.Request().Header.Get("Authorization")
-			scheme, key, found := strings.Cut(h, " ")
-			key = strings.TrimSpace(key)
-			if h == "" {
+			key, sent, ok := bearer(c)
+			if !sent {
 				return apperr.Unauthorizedf("missing Authorization header: send Authorization: Bearer <api key>")
 			}
-			if !found || !strings.EqualFold(scheme, "Bearer") || key == "" {
+			if !ok {
 				return apperr.Unauthorizedf("Authorization header must be: Bearer <api key>")
 			}
 			if strings.HasPrefix(key, "gt_") && s.deps.Grants != nil {

@@ -74,3 +74,16 @@ func pageParams(c echo.Context) (limit, offset int, err error) {
 	}
 	return limit, offset, nil
 }
+
+// cursorLimit reads limit for cursor lists.
+func cursorLimit(c echo.Context) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return defaultLimit, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, apperr.InvalidField("limit", "must be an integer from 1 to %d", maxLimit)
+	}
+	return n, nil
+}

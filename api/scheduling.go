@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -37,9 +36,9 @@ type Scheduler interface {
 // (workflows.Scheduling).
 type Bookings interface {
 	Book(ctx context.Context, c scheduler.Configuration, in scheduler.BookingInput) (scheduler.Booking, error)
-	Reschedule(ctx context.Context, c scheduler.Configuration, id string, in scheduler.RescheduleInput) (scheduler.Booking, error)
-	Cancel(ctx context.Context, c scheduler.Configuration, id string, in scheduler.CancelInput) (scheduler.Booking, error)
-	Decide(ctx context.Context, c scheduler.Configuration, id string, in scheduler.ConfirmInput) (scheduler.Booking, error)
+	Reschedule(ctx context.Context, c scheduler.Configuration, b scheduler.Booking, in scheduler.RescheduleInput) (scheduler.Booking, error)
+	Cancel(ctx context.Context, c scheduler.Configuration, b scheduler.Booking, in scheduler.CancelInput) (scheduler.Booking, error)
+	Decide(ctx context.Context, c scheduler.Configuration, b scheduler.Booking, in scheduler.ConfirmInput) (scheduler.Booking, error)
 }
 
 type configurationJSON struct {
@@ -95,19 +94,6 @@ func (s *Server) listConfigurations(c echo.Context) error {
 		cursor = &next
 	}
 	return c.JSON(http.StatusOK, cursorList{RequestID: requestIDOf(c), Data: out, NextCursor: cursor})
-}
-
-// cursorLimit reads limit for cursor lists.
-func cursorLimit(c echo.Context) (int, error) {
-	v := c.QueryParam("limit")
-	if v == "" {
-		return defaultLimit, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxLimit {
-		return 0, apperr.InvalidField("limit", "must be an integer from 1 to %d", maxLimit)
-	}
-	return n, nil
 }
 
 func (s *Server) getConfiguration(c echo.Context) error {
@@ -178,13 +164,11 @@ func (s *Server) deleteSession(c echo.Context) error {
 func (s *Server) schedulingCredentials(c echo.Context) (scheduler.Credentials, error) {
 	q := c.QueryParams()
 	cr := scheduler.Credentials{ConfigurationID: q.Get("configuration_id"), Slug: q.Get("slug"), ClientID: q.Get("client_id")}
-	h := c.Request().Header.Get("Authorization")
-	if h == "" {
+	token, sent, ok := bearer(c)
+	if !sent {
 		return cr, nil
 	}
-	scheme, token, found := strings.Cut(h, " ")
-	token = strings.TrimSpace(token)
-	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	if !ok {
 		return cr, apperr.Unauthorizedf("Authorization header must be: Bearer <session id or api key>")
 	}
 	if _, err := uuid.Parse(token); err == nil {
@@ -425,7 +409,7 @@ func (s *Server) decideBooking(c echo.Context) error {
 
 // changeBooking decodes a booking change (a reschedule, the organizer's
 // decision), applies it to the path's booking and answers the booking.
-func changeBooking[In any](s *Server, c echo.Context, change func(context.Context, scheduler.Configuration, string, In) (scheduler.Booking, error)) error {
+func changeBooking[In any](s *Server, c echo.Context, change func(context.Context, scheduler.Configuration, scheduler.Booking, In) (scheduler.Booking, error)) error {
 	var in In
 	if err := decodeBody(c, &in); err != nil {
 		return err
@@ -434,7 +418,7 @@ func changeBooking[In any](s *Server, c echo.Context, change func(context.Contex
 	if err != nil {
 		return err
 	}
-	out, err := change(c.Request().Context(), cfg, b.ID.String(), in)
+	out, err := change(c.Request().Context(), cfg, b, in)
 	if err != nil {
 		return err
 	}
@@ -458,7 +442,7 @@ func (s *Server) cancelBooking(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.deps.Bookings.Cancel(c.Request().Context(), cfg, b.ID.String(), in); err != nil {
+	if _, err := s.deps.Bookings.Cancel(c.Request().Context(), cfg, b, in); err != nil {
 		return err
 	}
 	return okDeleted(c)

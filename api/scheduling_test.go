@@ -62,6 +62,15 @@ func (e *env) newConfiguration(cs calendarSetup, extra map[string]any) (id, cale
 	return r.data()["id"].(string), calendar
 }
 
+// publicConfiguration is an all-day public configuration (configBody) of a
+// new calendar setup, and the query that names it on page calls.
+func (e *env) publicConfiguration() (calendarSetup, string) {
+	e.t.Helper()
+	cs := e.calendarSetup("pro")
+	id, _ := e.newConfiguration(cs, nil)
+	return cs, "?configuration_id=" + id
+}
+
 // slotStart is a slot start two days ahead on a whole hour: offered by an
 // all-day configuration whatever the time of day the test runs.
 func (e *env) slotStart() time.Time {
@@ -625,10 +634,8 @@ func (e *env) dieDuring(prefix, method, path string, body any) {
 func TestBookingSurvivesDeathBeforeItsWorkflowStarts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cs := e.calendarSetup("pro")
-	id, _ := e.newConfiguration(cs, nil)
+	cs, q := e.publicConfiguration()
 	start := e.slotStart()
-	q := "?configuration_id=" + id
 
 	e.dieDuring("create-event-", "POST", "/v3/scheduling/bookings"+q, bookingBody(start, "g@example.com"))
 
@@ -658,10 +665,8 @@ func TestBookingSurvivesDeathBeforeItsWorkflowStarts(t *testing.T) {
 func TestBookingWhoseMeetingFailsIsReleased(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cs := e.calendarSetup("pro")
-	id, _ := e.newConfiguration(cs, nil)
+	cs, q := e.publicConfiguration()
 	start := e.slotStart()
-	q := "?configuration_id=" + id
 	if err := e.sim.SetFaults(zoomsim.Faults{Ops: map[string]zoomsim.OpFault{zoomsim.OpCreateMeeting: {ErrorRate: 1, ErrorStatus: 400}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -689,9 +694,7 @@ func TestBookingWhoseMeetingFailsIsReleased(t *testing.T) {
 func TestCancelSurvivesDeathBeforeTheMeetingsDeletion(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cs := e.calendarSetup("pro")
-	id, _ := e.newConfiguration(cs, nil)
-	q := "?configuration_id=" + id
+	cs, q := e.publicConfiguration()
 	r := e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(e.slotStart(), "g@example.com"))
 	e.expect(r, 200, "book")
 	e.dieDuring("delete-meeting-", "DELETE", "/v3/scheduling/bookings/"+r.data()["booking_id"].(string)+q, nil)
@@ -708,9 +711,7 @@ func TestCancelSurvivesDeathBeforeTheMeetingsDeletion(t *testing.T) {
 func TestRescheduleSettlesAfterDeathBeforeTheEventMoves(t *testing.T) {
 	t.Parallel()
 	e := newEnvStack(t, func(o *stack.Options) { o.BookingSettleAfter = 2 * time.Second })
-	cs := e.calendarSetup("pro")
-	id, _ := e.newConfiguration(cs, nil)
-	q := "?configuration_id=" + id
+	cs, q := e.publicConfiguration()
 	start := e.slotStart()
 	r := e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(start, "g@example.com"))
 	e.expect(r, 200, "book")

@@ -52,20 +52,20 @@ type Change struct {
 func ParsePatch(in EventInput) (Patch, error) {
 	var p Patch
 	if in.Title != nil {
-		if err := validText("title", *in.Title, maxTitle); err != nil {
+		if err := ValidText("title", *in.Title, maxTitle); err != nil {
 			return Patch{}, err
 		}
 		p.Title = in.Title
 	}
 	if in.Description != nil {
 		d := StripBlock(*in.Description)
-		if err := validText("description", d, maxDescription); err != nil {
+		if err := ValidText("description", d, maxDescription); err != nil {
 			return Patch{}, err
 		}
 		p.Description = &d
 	}
 	if in.Location != nil {
-		if err := validText("location", *in.Location, maxLocation); err != nil {
+		if err := ValidText("location", *in.Location, maxLocation); err != nil {
 			return Patch{}, err
 		}
 		p.Location = in.Location

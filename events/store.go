@@ -84,16 +84,16 @@ func validCalendar(in CalendarInput, creating bool) error {
 		if strings.TrimSpace(*in.Name) == "" {
 			return apperr.InvalidField("name", "must not be empty")
 		}
-		if err := validText("name", *in.Name, 256); err != nil {
+		if err := ValidText("name", *in.Name, 256); err != nil {
 			return err
 		}
 	}
 	if in.Description != nil {
-		if err := validText("description", *in.Description, 4096); err != nil {
+		if err := ValidText("description", *in.Description, 4096); err != nil {
 			return err
 		}
 	}
-	if in.Timezone != nil && *in.Timezone != "" && !validTZ(*in.Timezone) {
+	if in.Timezone != nil && *in.Timezone != "" && !ValidTZ(*in.Timezone) {
 		return apperr.InvalidField("timezone", "must be an IANA time zone such as Europe/Berlin")
 	}
 	return nil

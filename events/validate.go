@@ -65,10 +65,10 @@ func ParseWhen(raw json.RawMessage) (When, time.Time, time.Time, error) {
 		}
 		w = When{Object: "timespan", StartTime: *in.StartTime, EndTime: *in.EndTime}
 		if in.StartTimezone != nil {
-			if !validTZ(*in.StartTimezone) {
+			if !ValidTZ(*in.StartTimezone) {
 				return bad("start_timezone", "must be an IANA time zone such as Europe/Berlin")
 			}
-			if !validTZ(*in.EndTimezone) {
+			if !ValidTZ(*in.EndTimezone) {
 				return bad("end_timezone", "must be an IANA time zone such as Europe/Berlin")
 			}
 			w.StartTimezone, w.EndTimezone = *in.StartTimezone, *in.EndTimezone
@@ -80,7 +80,7 @@ func ParseWhen(raw json.RawMessage) (When, time.Time, time.Time, error) {
 		}
 		w = When{Object: "time", Time: *in.Time}
 		if in.Timezone != nil {
-			if !validTZ(*in.Timezone) {
+			if !ValidTZ(*in.Timezone) {
 				return bad("timezone", "must be an IANA time zone such as Europe/Berlin")
 			}
 			w.Timezone = *in.Timezone
@@ -123,7 +123,8 @@ func check(w When, start, end time.Time) (When, time.Time, time.Time, error) {
 	return w, start.UTC(), end.UTC(), nil
 }
 
-func validTZ(s string) bool {
+// ValidTZ reports whether s is an IANA time zone name (not "Local").
+func ValidTZ(s string) bool {
 	if s == "" || s == "Local" || len(s) > 64 {
 		return false
 	}
@@ -131,12 +132,23 @@ func validTZ(s string) bool {
 	return err == nil
 }
 
-func validText(field, s string, max int) error {
+// ValidText checks a text field's length (and, for text that did not come
+// through strictjson, that it holds no NUL).
+func ValidText(field, s string, max int) error {
 	if utf8.RuneCountInString(s) > max {
 		return apperr.InvalidField(field, "must be at most %d characters", max)
 	}
 	if strings.ContainsRune(s, 0) {
 		return apperr.InvalidField(field, "must not contain NUL characters")
+	}
+	return nil
+}
+
+// ValidEmail checks that s is a bare email address.
+func ValidEmail(field, s string) error {
+	addr, err := mail.ParseAddress(s)
+	if s == "" || err != nil || addr.Address != s || len(s) > 320 {
+		return apperr.InvalidField(field, "must be an email address")
 	}
 	return nil
 }
@@ -150,14 +162,13 @@ func validParticipants(ps []Participant) ([]Participant, error) {
 	out := make([]Participant, 0, len(ps))
 	for i, p := range ps {
 		field := "participants[" + strconv.Itoa(i) + "]"
-		addr, err := mail.ParseAddress(p.Email)
-		if p.Email == "" || err != nil || addr.Address != p.Email || len(p.Email) > 320 {
-			return nil, apperr.InvalidField(field+".email", "must be an email address")
-		}
-		if err := validText(field+".name", p.Name, 256); err != nil {
+		if err := ValidEmail(field+".email", p.Email); err != nil {
 			return nil, err
 		}
-		if err := validText(field+".comment", p.Comment, 1024); err != nil {
+		if err := ValidText(field+".name", p.Name, 256); err != nil {
+			return nil, err
+		}
+		if err := ValidText(field+".comment", p.Comment, 1024); err != nil {
 			return nil, err
 		}
 		if p.Status == "" {
@@ -179,7 +190,7 @@ func validMetadata(m map[string]string) error {
 		if k == "" || len(k) > maxMetadataKey || strings.IndexFunc(k, unicode.IsControl) >= 0 {
 			return apperr.InvalidField("metadata", "keys must be 1 to %d characters without control characters", maxMetadataKey)
 		}
-		if err := validText("metadata."+k, v, maxMetadataVal); err != nil {
+		if err := ValidText("metadata."+k, v, maxMetadataVal); err != nil {
 			return err
 		}
 	}
@@ -274,7 +285,7 @@ func ParseConferencing(raw json.RawMessage) (ConfChange, *Conferencing, error) {
 			dst  *string
 		}{{"meeting_code", d.MeetingCode, &det.MeetingCode}, {"password", d.Password, &det.Password}} {
 			if f.v != nil {
-				if err := validText("conferencing.details."+f.name, *f.v, 256); err != nil {
+				if err := ValidText("conferencing.details."+f.name, *f.v, 256); err != nil {
 					return 0, nil, err
 				}
 				*f.dst = *f.v
@@ -284,7 +295,7 @@ func ParseConferencing(raw json.RawMessage) (ConfChange, *Conferencing, error) {
 			return 0, nil, apperr.InvalidField("conferencing.details.phone", "at most 20 numbers")
 		}
 		for _, p := range d.Phone {
-			if err := validText("conferencing.details.phone", p, 64); err != nil {
+			if err := ValidText("conferencing.details.phone", p, 64); err != nil {
 				return 0, nil, err
 			}
 		}
@@ -320,7 +331,7 @@ func validConfSettings(cs ConfSettings) error {
 			return apperr.InvalidField(p+"settings.audio", "must be both, telephony, voip or thirdParty")
 		}
 		if s.AlternativeHosts != nil {
-			if err := validText(p+"settings.alternative_hosts", *s.AlternativeHosts, 1024); err != nil {
+			if err := ValidText(p+"settings.alternative_hosts", *s.AlternativeHosts, 1024); err != nil {
 				return err
 			}
 		}

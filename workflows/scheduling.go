@@ -20,10 +20,10 @@ import (
 // workflow starts (scheduler.Service).
 type BookingChecks interface {
 	Book(ctx context.Context, c scheduler.Configuration, in scheduler.BookingInput) (scheduler.BookingPlan, error)
-	Reschedule(ctx context.Context, c scheduler.Configuration, id string, in scheduler.RescheduleInput) (scheduler.MovePlan, error)
+	Reschedule(ctx context.Context, c scheduler.Configuration, b scheduler.Booking, in scheduler.RescheduleInput) (scheduler.MovePlan, error)
 	SetTimes(ctx context.Context, id uuid.UUID, start, end time.Time) error
-	Cancel(ctx context.Context, c scheduler.Configuration, id string, in scheduler.CancelInput) (scheduler.Booking, events.Removed, error)
-	Decide(ctx context.Context, c scheduler.Configuration, id string, in scheduler.ConfirmInput) (scheduler.BookingPlan, error)
+	Cancel(ctx context.Context, c scheduler.Configuration, b scheduler.Booking, in scheduler.CancelInput) (scheduler.Booking, events.Removed, error)
+	Decide(ctx context.Context, c scheduler.Configuration, b scheduler.Booking, in scheduler.ConfirmInput) (scheduler.BookingPlan, error)
 }
 
 // Scheduling makes, moves and removes bookings' events through the events
@@ -91,11 +91,11 @@ func StartBookedEvent(ctx context.Context, c WorkflowClient, taskQueue string, b
 // Reschedule claims a booking's new time and moves its event (and so its
 // Zoom meeting, which keeps its join URL). If the event cannot move, the
 // booking gets its old time back.
-func (s *Scheduling) Reschedule(ctx context.Context, c scheduler.Configuration, id string, in scheduler.RescheduleInput) (scheduler.Booking, error) {
+func (s *Scheduling) Reschedule(ctx context.Context, c scheduler.Configuration, b scheduler.Booking, in scheduler.RescheduleInput) (scheduler.Booking, error) {
 	if !s.connected() {
 		return scheduler.Booking{}, errNotConnected
 	}
-	plan, err := s.Bookings.Reschedule(ctx, c, id, in)
+	plan, err := s.Bookings.Reschedule(ctx, c, b, in)
 	if err != nil {
 		return scheduler.Booking{}, err
 	}
@@ -130,8 +130,8 @@ func mayStillRun(err error) bool {
 
 // Cancel cancels a booking: its time is released and its event removed at
 // once, and its meeting deleted durably.
-func (s *Scheduling) Cancel(ctx context.Context, c scheduler.Configuration, id string, in scheduler.CancelInput) (scheduler.Booking, error) {
-	b, removed, err := s.Bookings.Cancel(ctx, c, id, in)
+func (s *Scheduling) Cancel(ctx context.Context, c scheduler.Configuration, b scheduler.Booking, in scheduler.CancelInput) (scheduler.Booking, error) {
+	b, removed, err := s.Bookings.Cancel(ctx, c, b, in)
 	if err != nil {
 		return scheduler.Booking{}, err
 	}
@@ -141,11 +141,11 @@ func (s *Scheduling) Cancel(ctx context.Context, c scheduler.Configuration, id s
 }
 
 // Decide confirms (making its event) or rejects a pending booking.
-func (s *Scheduling) Decide(ctx context.Context, c scheduler.Configuration, id string, in scheduler.ConfirmInput) (scheduler.Booking, error) {
+func (s *Scheduling) Decide(ctx context.Context, c scheduler.Configuration, b scheduler.Booking, in scheduler.ConfirmInput) (scheduler.Booking, error) {
 	if !s.connected() {
 		return scheduler.Booking{}, errNotConnected
 	}
-	plan, err := s.Bookings.Decide(ctx, c, id, in)
+	plan, err := s.Bookings.Decide(ctx, c, b, in)
 	if err != nil || plan.Event == nil {
 		return plan.Booking, err
 	}

@@ -168,13 +168,11 @@ func (a *Activities) handOver(ctx context.Context, taskQueue string, e outbox.En
 // the event runs: the request that moved the booking did not see the
 // event's move through, and the event says where it ended.
 func (a *Activities) settleBooking(ctx context.Context, b scheduler.BookingSettle) error {
-	d, err := a.Temporal.DescribeWorkflowExecution(ctx, UpdateEventID(b.EventID), "")
-	var missing *serviceerror.NotFound
-	switch {
-	case errors.As(err, &missing):
-	case err != nil:
+	ended, err := a.ended(ctx, UpdateEventID(b.EventID), "")
+	if err != nil {
 		return err
-	case d.GetWorkflowExecutionInfo().GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	}
+	if !ended {
 		return errors.New("the event's update still runs")
 	}
 	ev, err := a.Events.LoadEvent(ctx, b.ApplicationID, b.EventGrantID, b.EventID)
@@ -252,6 +250,12 @@ func (a *Activities) workflowEnded(ctx context.Context, at events.OpenAttempt) (
 	if !strings.HasPrefix(at.OpID, "create-event-") {
 		wfID, runID = UpdateEventID(at.EventID), at.OpID
 	}
+	return a.ended(ctx, wfID, runID)
+}
+
+// ended reports whether a workflow run (the latest, for runID "") is over;
+// one Temporal no longer knows is long over.
+func (a *Activities) ended(ctx context.Context, wfID, runID string) (bool, error) {
 	d, err := a.Temporal.DescribeWorkflowExecution(ctx, wfID, runID)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {

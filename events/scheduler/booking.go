@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -128,10 +129,10 @@ func (in BookingInput) validate(c Configuration) (BookingDetails, error) {
 	if in.Guest.Name == "" {
 		return d, apperr.InvalidField("guest.name", "is required")
 	}
-	if err := validText("guest.name", in.Guest.Name, 256); err != nil {
+	if err := events.ValidText("guest.name", in.Guest.Name, 256); err != nil {
 		return d, err
 	}
-	if err := validEmail("guest.email", in.Guest.Email); err != nil {
+	if err := events.ValidEmail("guest.email", in.Guest.Email); err != nil {
 		return d, err
 	}
 	d.Guest = *in.Guest
@@ -140,10 +141,10 @@ func (in BookingInput) validate(c Configuration) (BookingDetails, error) {
 	}
 	for i, g := range in.AdditionalGuests {
 		f := fmt.Sprintf("additional_guests[%d]", i)
-		if err := validEmail(f+".email", g.Email); err != nil {
+		if err := events.ValidEmail(f+".email", g.Email); err != nil {
 			return d, err
 		}
-		if err := validText(f+".name", g.Name, 256); err != nil {
+		if err := events.ValidText(f+".name", g.Name, 256); err != nil {
 			return d, err
 		}
 	}
@@ -178,7 +179,7 @@ func (in BookingInput) validate(c Configuration) (BookingDetails, error) {
 
 func hasParticipant(c Configuration, email string) bool {
 	for _, p := range c.Body.Participants {
-		if containsFold([]string{p.Email}, email) {
+		if strings.EqualFold(p.Email, email) {
 			return true
 		}
 	}
@@ -208,7 +209,7 @@ func validFields(spec map[string]AdditionalField, in map[string]any) (map[string
 		default:
 			return nil, apperr.InvalidField(f, "must be a string")
 		}
-		if err := validText(f, s, 2048); err != nil {
+		if err := events.ValidText(f, s, 2048); err != nil {
 			return nil, err
 		}
 		if s != "" && a.Pattern != "" {
@@ -220,7 +221,7 @@ func validFields(spec map[string]AdditionalField, in map[string]any) (map[string
 			return nil, apperr.InvalidField(f, "must be one of the field's options")
 		}
 		if s != "" && a.Type == "email" {
-			if err := validEmail(f, s); err != nil {
+			if err := events.ValidEmail(f, s); err != nil {
 				return nil, err
 			}
 		}
@@ -524,11 +525,7 @@ type BookingSettle struct {
 
 // Reschedule claims a booking's new time, checked as a new booking's would
 // be but with the booking's own time counted as free.
-func (s *Service) Reschedule(ctx context.Context, c Configuration, id string, in RescheduleInput) (MovePlan, error) {
-	b, err := s.bookingOf(ctx, c, id, "")
-	if err != nil {
-		return MovePlan{}, err
-	}
+func (s *Service) Reschedule(ctx context.Context, c Configuration, b Booking, in RescheduleInput) (MovePlan, error) {
 	if b.Status == StatusCancelled {
 		return MovePlan{}, apperr.Conflictf("the booking is cancelled")
 	}
@@ -543,9 +540,6 @@ func (s *Service) Reschedule(ctx context.Context, c Configuration, id string, in
 	check := func(ctx context.Context, q database.Querier) error {
 		_, err := s.offered(ctx, q, c, start, end, &b, only)
 		return err
-	}
-	if err := check(ctx, s.Store.pool); err != nil {
-		return MovePlan{}, err
 	}
 	before, entry, err := s.Move(ctx, b, start, end, check)
 	if err != nil {
@@ -563,17 +557,13 @@ func (s *Service) Reschedule(ctx context.Context, c Configuration, id string, in
 // Cancel cancels a booking, honouring the configuration's minimum notice:
 // the booking's time is released and its event removed in one
 // transaction, which also records its meeting's deletion.
-func (s *Service) Cancel(ctx context.Context, c Configuration, id string, in CancelInput) (Booking, events.Removed, error) {
-	b, err := s.bookingOf(ctx, c, id, "")
-	if err != nil {
-		return Booking{}, events.Removed{}, err
-	}
+func (s *Service) Cancel(ctx context.Context, c Configuration, b Booking, in CancelInput) (Booking, events.Removed, error) {
 	if in.Action != nil && *in.Action != "cancel" {
 		return Booking{}, events.Removed{}, apperr.InvalidField("action", "must be cancel")
 	}
 	reason := ""
 	if in.CancellationReason != nil {
-		if err := validText("cancellation_reason", *in.CancellationReason, 2048); err != nil {
+		if err := events.ValidText("cancellation_reason", *in.CancellationReason, 2048); err != nil {
 			return Booking{}, events.Removed{}, err
 		}
 		reason = *in.CancellationReason
@@ -602,11 +592,7 @@ func (s *Service) cancel(ctx context.Context, b Booking, reason string) (Booking
 
 // Decide applies the organizer's answer to a pending booking: confirmed
 // makes its event (the plan says which), cancelled releases it.
-func (s *Service) Decide(ctx context.Context, c Configuration, id string, in ConfirmInput) (BookingPlan, error) {
-	b, err := s.bookingOf(ctx, c, id, "")
-	if err != nil {
-		return BookingPlan{}, err
-	}
+func (s *Service) Decide(ctx context.Context, c Configuration, b Booking, in ConfirmInput) (BookingPlan, error) {
 	if in.Salt == nil || *in.Salt == "" {
 		return BookingPlan{}, apperr.InvalidField("salt", "is required (from the booking reference)")
 	}
@@ -622,7 +608,7 @@ func (s *Service) Decide(ctx context.Context, c Configuration, id string, in Con
 	if *in.Status == StatusCancelled {
 		reason := ""
 		if in.CancellationReason != nil {
-			if err := validText("cancellation_reason", *in.CancellationReason, 2048); err != nil {
+			if err := events.ValidText("cancellation_reason", *in.CancellationReason, 2048); err != nil {
 				return BookingPlan{}, err
 			}
 			reason = *in.CancellationReason

@@ -348,7 +348,7 @@ func (s *Service) Availability(ctx context.Context, c Configuration, start, end 
 	}
 	var exclude *Booking
 	if bookingID != "" {
-		b, err := s.bookingOf(ctx, c, bookingID, "booking_id")
+		b, err := s.Booking(ctx, c, bookingID)
 		if err != nil {
 			return slots.Result{}, err
 		}
@@ -480,26 +480,18 @@ func errSlotTaken(why string) error {
 	return &apperr.Error{Kind: apperr.Conflict, Message: "The selected timeslot is unavailable: " + why}
 }
 
-// bookingOf returns a booking of the configuration.
-func (s *Service) bookingOf(ctx context.Context, c Configuration, id, field string) (Booking, error) {
+// Booking returns a booking of the configuration named by a booking_id
+// query parameter.
+func (s *Service) Booking(ctx context.Context, c Configuration, id string) (Booking, error) {
 	bid, err := uuid.Parse(id)
 	if err != nil {
-		if field != "" {
-			return Booking{}, apperr.InvalidField(field, "is not a booking id")
-		}
-		return Booking{}, notFound("booking")
+		return Booking{}, apperr.InvalidField("booking_id", "is not a booking id")
 	}
 	b, err := s.GetBooking(ctx, bid)
 	if err == nil && (b.ConfigurationID != c.ID || b.ApplicationID != c.ApplicationID) {
 		err = notFound("booking")
 	}
 	return b, err
-}
-
-// Booking returns a booking of the configuration named by a booking_id
-// query parameter.
-func (s *Service) Booking(ctx context.Context, c Configuration, id string) (Booking, error) {
-	return s.bookingOf(ctx, c, id, "booking_id")
 }
 
 func newSalt() []byte {
@@ -521,9 +513,10 @@ func (s *Service) OpenBooking(ctx context.Context, cr Credentials, bookingID str
 	if err != nil {
 		return Configuration{}, Booking{}, notFound("booking")
 	}
-	if cr.AppID != nil && cr.SessionID == "" && cr.ConfigurationID == "" && cr.Slug == "" {
-		b, err := s.GetBooking(ctx, bid)
-		if err != nil {
+	var b Booking
+	byKey := cr.AppID != nil && cr.SessionID == "" && cr.ConfigurationID == "" && cr.Slug == ""
+	if byKey {
+		if b, err = s.GetBooking(ctx, bid); err != nil {
 			return Configuration{}, Booking{}, err
 		}
 		if b.ApplicationID != *cr.AppID {
@@ -531,12 +524,21 @@ func (s *Service) OpenBooking(ctx context.Context, cr Credentials, bookingID str
 		}
 		cr.ConfigurationID = b.ConfigurationID.String()
 	}
+	// The credentials are checked before the booking is looked up: an
+	// unauthorized caller learns nothing of which bookings exist.
 	c, err := s.Open(ctx, cr)
 	if err != nil {
 		return Configuration{}, Booking{}, err
 	}
-	b, err := s.bookingOf(ctx, c, bid.String(), "")
-	return c, b, err
+	if !byKey {
+		if b, err = s.GetBooking(ctx, bid); err != nil {
+			return Configuration{}, Booking{}, err
+		}
+	}
+	if b.ConfigurationID != c.ID || b.ApplicationID != c.ApplicationID {
+		return Configuration{}, Booking{}, notFound("booking")
+	}
+	return c, b, nil
 }
 
 // PageConfiguration is the configuration a hosted page by slug shows: the

@@ -5,14 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/events/scheduler/slots"
@@ -47,29 +44,9 @@ func decodeField(raw json.RawMessage, v any, field string) error {
 	return strictjson.Decode(raw, v, field)
 }
 
-func validText(field, s string, max int) error {
-	if p := strictjson.TextProblem(s); p != "" {
-		return apperr.InvalidField(field, "%s", p)
-	}
-	if utf8.RuneCountInString(s) > max {
-		return apperr.InvalidField(field, "must be at most %d characters", max)
-	}
-	return nil
-}
-
-func validEmail(field, s string) error {
-	addr, err := mail.ParseAddress(s)
-	if s == "" || err != nil || addr.Address != s || len(s) > 320 {
-		return apperr.InvalidField(field, "must be an email address")
-	}
-	return nil
-}
-
+// validTZ checks an optional time zone field.
 func validTZ(field, tz string) error {
-	if tz == "" {
-		return nil
-	}
-	if _, err := time.LoadLocation(tz); err != nil || tz == "Local" || strings.ContainsAny(tz, " \x00") {
+	if tz != "" && !events.ValidTZ(tz) {
 		return apperr.InvalidField(field, "must be an IANA time zone such as Europe/Berlin")
 	}
 	return nil
@@ -129,7 +106,7 @@ func applyInput(b *Body, slug **string, requiresSession *bool, in ConfigurationI
 		if err := decodeField(in.Name, &name, "name"); err != nil {
 			return err
 		}
-		if err := validText("name", name, 256); err != nil {
+		if err := events.ValidText("name", name, 256); err != nil {
 			return err
 		}
 		b.Name = name
@@ -269,7 +246,7 @@ func validBody(b Body) error {
 		if k == "" || len(k) > 64 {
 			return apperr.InvalidField("appearance", "keys must be 1 to 64 characters")
 		}
-		if err := validText("appearance."+k, v, 1024); err != nil {
+		if err := events.ValidText("appearance."+k, v, 1024); err != nil {
 			return err
 		}
 	}
@@ -287,14 +264,14 @@ func validParticipants(ps []Participant, rr bool) error {
 	seen := map[string]bool{}
 	for i, p := range ps {
 		f := "participants[" + strconv.Itoa(i) + "]"
-		if err := validEmail(f+".email", p.Email); err != nil {
+		if err := events.ValidEmail(f+".email", p.Email); err != nil {
 			return err
 		}
 		if seen[strings.ToLower(p.Email)] {
 			return apperr.InvalidField(f+".email", "is listed twice")
 		}
 		seen[strings.ToLower(p.Email)] = true
-		if err := validText(f+".name", p.Name, 256); err != nil {
+		if err := events.ValidText(f+".name", p.Name, 256); err != nil {
 			return err
 		}
 		if err := validTZ(f+".timezone", p.Timezone); err != nil {
@@ -345,7 +322,7 @@ func validAvailability(a Availability) error {
 			return apperr.InvalidField(f+"availability_rules.buffer."+b.name, "must be 0 to 120 minutes, a multiple of 5")
 		}
 	}
-	if err := validText(f+"availability_rules.round_robin_group_id", r.RoundRobinGroupID, 256); err != nil {
+	if err := events.ValidText(f+"availability_rules.round_robin_group_id", r.RoundRobinGroupID, 256); err != nil {
 		return err
 	}
 	return validOpenHours(f+"availability_rules.default_open_hours", r.DefaultOpenHours)
@@ -356,13 +333,13 @@ func validEventBooking(e EventBooking) error {
 	if e.Title == "" {
 		return apperr.InvalidField(f+"title", "is required")
 	}
-	if err := validText(f+"title", e.Title, 1024); err != nil {
+	if err := events.ValidText(f+"title", e.Title, 1024); err != nil {
 		return err
 	}
-	if err := validText(f+"description", e.Description, 8192); err != nil {
+	if err := events.ValidText(f+"description", e.Description, 8192); err != nil {
 		return err
 	}
-	if err := validText(f+"location", e.Location, 1024); err != nil {
+	if err := events.ValidText(f+"location", e.Location, 1024); err != nil {
 		return err
 	}
 	if err := validTZ(f+"timezone", e.Timezone); err != nil {
@@ -385,7 +362,7 @@ func validEventBooking(e EventBooking) error {
 		if r.Recipient != "" && !slices.Contains([]string{"all", "host", "guest"}, r.Recipient) {
 			return apperr.InvalidField(rf+"recipient", "must be all, host or guest")
 		}
-		if err := validText(rf+"email_subject", r.EmailSubject, 256); err != nil {
+		if err := events.ValidText(rf+"email_subject", r.EmailSubject, 256); err != nil {
 			return err
 		}
 	}
@@ -405,7 +382,7 @@ func validSettings(s Settings) error {
 	if s.MinCancellationNotice < 0 || s.MinCancellationNotice > 525600 {
 		return apperr.InvalidField(f+"min_cancellation_notice", "must be 0 to 525600 minutes")
 	}
-	if err := validText(f+"cancellation_policy", s.CancellationPolicy, 8192); err != nil {
+	if err := events.ValidText(f+"cancellation_policy", s.CancellationPolicy, 8192); err != nil {
 		return err
 	}
 	for _, u := range []struct{ name, v string }{
@@ -421,13 +398,13 @@ func validSettings(s Settings) error {
 	}
 	for k, a := range s.AdditionalFields {
 		af := f + "additional_fields." + k
-		if k == "" || len(k) > 64 || strictjson.TextProblem(k) != "" {
+		if k == "" || len(k) > 64 {
 			return apperr.InvalidField(f+"additional_fields", "keys must be 1 to 64 characters")
 		}
 		if a.Label == "" {
 			return apperr.InvalidField(af+".label", "is required")
 		}
-		if err := validText(af+".label", a.Label, 256); err != nil {
+		if err := events.ValidText(af+".label", a.Label, 256); err != nil {
 			return err
 		}
 		if !slices.Contains(fieldTypes, a.Type) {
@@ -442,11 +419,11 @@ func validSettings(s Settings) error {
 			return apperr.InvalidField(af+".options", "a %s needs options", a.Type)
 		}
 		for _, o := range a.Options {
-			if err := validText(af+".options", o, 256); err != nil {
+			if err := events.ValidText(af+".options", o, 256); err != nil {
 				return err
 			}
 		}
-		if err := validText(af+".default", a.Default, 1024); err != nil {
+		if err := events.ValidText(af+".default", a.Default, 1024); err != nil {
 			return err
 		}
 	}
@@ -455,10 +432,10 @@ func validSettings(s Settings) error {
 			return err
 		}
 		if c := t.BookingConfirmed; c != nil {
-			if err := validText(f+"email_template.booking_confirmed.title", c.Title, 256); err != nil {
+			if err := events.ValidText(f+"email_template.booking_confirmed.title", c.Title, 256); err != nil {
 				return err
 			}
-			if err := validText(f+"email_template.booking_confirmed.body", c.Body, 8192); err != nil {
+			if err := events.ValidText(f+"email_template.booking_confirmed.body", c.Body, 8192); err != nil {
 				return err
 			}
 		}

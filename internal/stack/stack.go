@@ -163,18 +163,14 @@ func (s *Stack) connect(ctx context.Context) {
 	}
 }
 
-func (s *Stack) temporalConnected() bool {
-	select {
-	case <-s.connected:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Stack) temporalConnected() bool { return closed(s.connected) }
 
-func (s *Stack) schemaReady() bool {
+func (s *Stack) schemaReady() bool { return closed(s.migrated) }
+
+// closed reports whether ch is closed (a nil channel never is).
+func closed(ch <-chan struct{}) bool {
 	select {
-	case <-s.migrated:
+	case <-ch:
 		return true
 	default:
 		return false
