@@ -91,9 +91,10 @@ var boolSettings = []string{"host_video", "participant_video", "join_before_host
 
 // applyMeeting validates the create or update fields in `in` (Zoom's limits,
 // shared/reference/zoom.md) and applies them to m. Fields Zoom does not know
-// are ignored, as Zoom ignores them. It writes a 300 and returns false on
-// the first invalid field set.
-func (s *Sim) applyMeeting(w http.ResponseWriter, m *meeting, in map[string]any, creating bool) bool {
+// are ignored, as Zoom ignores them. It returns every invalid field; m is
+// then half-changed, so callers apply to a copy. The REST API and the
+// control API share it so that the host's own changes obey Zoom's rules too.
+func (s *Sim) applyMeeting(m *meeting, in map[string]any, creating bool) []fieldError {
 	var errs []fieldError
 	bad := func(field, msg string) { errs = append(errs, fieldError{Field: field, Message: msg}) }
 
@@ -202,8 +203,7 @@ func (s *Sim) applyMeeting(w http.ResponseWriter, m *meeting, in map[string]any,
 		}
 	}
 	if len(errs) > 0 {
-		writeJSON(w, http.StatusBadRequest, zoomErr{Code: 300, Message: "Validation Failed.", Errors: errs})
-		return false
+		return errs
 	}
 	// Zoom schedules instant meetings, and meetings in the past, at the time of the request.
 	if creating && (!startGiven || m.Type == 1 || m.Start.Before(now)) {
@@ -212,7 +212,12 @@ func (s *Sim) applyMeeting(w http.ResponseWriter, m *meeting, in map[string]any,
 	if !creating && startGiven && m.Start.Before(now) {
 		m.Start = now
 	}
-	return true
+	return nil
+}
+
+// writeValidation is Zoom's 300 answer for invalid meeting fields.
+func writeValidation(w http.ResponseWriter, errs []fieldError) {
+	writeJSON(w, http.StatusBadRequest, zoomErr{Code: 300, Message: "Validation Failed.", Errors: errs})
 }
 
 // parseStart reads Zoom's two start_time forms: UTC with Z, or local time in tz.

@@ -203,7 +203,11 @@ func (s *Sim) createMeeting(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	m := &meeting{Type: 2, Timezone: "UTC", Settings: defaultSettings(), HostID: host.ID, HostEmail: host.Email}
-	if !s.applyMeeting(w, m, in, true) || !s.spendDaily(w, host.ID) {
+	if errs := s.applyMeeting(m, in, true); errs != nil {
+		writeValidation(w, errs)
+		return
+	}
+	if !s.spendDaily(w, host.ID) {
 		return
 	}
 	now := s.opts.Now().UTC().Truncate(time.Second)
@@ -241,7 +245,11 @@ func (s *Sim) updateMeeting(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	updated := m.clone()
-	if !s.applyMeeting(w, updated, in, false) || !s.spendDaily(w, m.HostID) {
+	if errs := s.applyMeeting(updated, in, false); errs != nil {
+		writeValidation(w, errs)
+		return
+	}
+	if !s.spendDaily(w, m.HostID) {
 		return
 	}
 	s.st.meetings[m.ID] = updated
