@@ -253,6 +253,7 @@ func (s *Sim) updateMeeting(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	s.st.meetings[m.ID] = updated
+	s.meetingUpdated(m, updated, s.operatorOf(c, m))
 	w.WriteHeader(http.StatusNoContent) // no body: GET for the new state
 }
 
@@ -271,6 +272,7 @@ func (s *Sim) deleteMeeting(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 	}
 	delete(s.st.meetings, m.ID)
+	s.meetingDeleted(m, s.operatorOf(c, m))
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -92,9 +92,17 @@ func (s *Sim) ensureWebhookValidated(clientID string) bool {
 	return true
 }
 
-// sendDeauthorized tells the app that a user removed it, as Zoom does after a
-// revoke or an uninstall. Delivery is asynchronous; WaitWebhooks waits for it.
-func (s *Sim) sendDeauthorized(clientID string, u User) {
+// deliver posts one event to an app's webhook URL, once that URL passed
+// validation, as Zoom does. build makes the event when it is sent, with the
+// app's secret token (app_deauthorized signs its payload with it too).
+// Delivery is asynchronous, like Zoom's; WaitWebhooks waits for it.
+//
+// Zoom retries a failed delivery 3 times, after 5, 20 and 60 minutes. The
+// simulator does not retry: that would need real timers of an hour, which no
+// test can wait for, or ticks of the injected clock, which Options.Now does
+// not give. Never retrying is the less friendly side: a client must not need
+// Zoom's retries anyway. Failures are logged.
+func (s *Sim) deliver(clientID, event string, build func(secret string, now time.Time) map[string]any) {
 	s.webhooks.Add(1)
 	go func() {
 		defer s.webhooks.Done()
@@ -109,15 +117,22 @@ func (s *Sim) sendDeauthorized(clientID string, u User) {
 		}
 		url, secret := a.WebhookURL, a.SecretToken
 		s.mu.Unlock()
-		now := s.opts.Now().UTC()
+		status, _, err := s.post(url, secret, build(secret, s.opts.Now().UTC()))
+		if err != nil || status/100 != 2 {
+			s.log.Warn("zoomsim: webhook delivery failed", "event", event, "client_id", clientID, "status", status, "err", err)
+		}
+	}()
+}
+
+// sendDeauthorized tells the app that a user removed it, as Zoom does after a
+// revoke or an uninstall.
+func (s *Sim) sendDeauthorized(clientID string, u User) {
+	s.deliver(clientID, "app_deauthorized", func(secret string, now time.Time) map[string]any {
 		payload := map[string]any{
 			"account_id": u.AccountID, "user_id": u.ID, "client_id": clientID,
 			"deauthorization_time": now.Format("2006-01-02T15:04:05.000Z"), "user_data_retention": "false",
+			"signature": hmacHex(secret, u.AccountID+u.ID+clientID),
 		}
-		payload["signature"] = hmacHex(secret, u.AccountID+u.ID+clientID)
-		status, _, err := s.post(url, secret, map[string]any{"event": "app_deauthorized", "event_ts": now.UnixMilli(), "payload": payload})
-		if err != nil || status/100 != 2 {
-			s.log.Warn("zoomsim: app_deauthorized delivery failed", "client_id", clientID, "status", status, "err", err)
-		}
-	}()
+		return map[string]any{"event": "app_deauthorized", "event_ts": now.UnixMilli(), "payload": payload}
+	})
 }
