@@ -2,8 +2,13 @@ package zoomsim
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // Faults is the body of PUT /_sim/faults.
@@ -187,4 +192,135 @@ func (s *Sim) ctlFaults(w http.ResponseWriter, r *http.Request) {
 func (s *Sim) ctlReset(w http.ResponseWriter, r *http.Request) {
 	s.Reset()
 	writeJSON(w, http.StatusOK, map[string]string{"status": "reset"})
+}
+
+// HostPatch is a change the host makes to a meeting in Zoom's own app or web
+// portal (PATCH /_sim/meetings/{id}, UpdateMeetingAsHost). Nil fields stay
+// as they are.
+type HostPatch struct {
+	Topic     *string
+	StartTime *time.Time
+	Duration  *int // minutes
+	Timezone  *string
+	Agenda    *string
+}
+
+var (
+	// ErrMeetingNotFound: no meeting has that id.
+	ErrMeetingNotFound = errors.New("zoomsim: no such meeting")
+	// ErrInvalidPatch: Zoom would refuse the change; the error names the fields.
+	ErrInvalidPatch = errors.New("zoomsim: invalid meeting change")
+)
+
+// UpdateMeetingAsHost changes a meeting as its host would in Zoom itself.
+// Zoom's validation applies, as on PATCH /v2/meetings/{id}; tokens, rate
+// limits, daily limits and faults do not, since no app made the call. The
+// apps the host authorized get meeting.updated if something changed.
+func (s *Sim) UpdateMeetingAsHost(id int64, p HostPatch) error {
+	in := map[string]any{}
+	if p.Topic != nil {
+		in["topic"] = *p.Topic
+	}
+	if p.StartTime != nil {
+		in["start_time"] = p.StartTime.UTC().Format(zoomTime)
+	}
+	if p.Duration != nil {
+		in["duration"] = json.Number(strconv.Itoa(*p.Duration)) // as the REST body decodes it
+	}
+	if p.Timezone != nil {
+		in["timezone"] = *p.Timezone
+	}
+	if p.Agenda != nil {
+		in["agenda"] = *p.Agenda
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.st.meetings[id]
+	if m == nil {
+		return fmt.Errorf("%w: %d", ErrMeetingNotFound, id)
+	}
+	updated := m.clone()
+	if errs := s.applyMeeting(updated, in, false); errs != nil {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Field + ": " + e.Message
+		}
+		return fmt.Errorf("%w: %s", ErrInvalidPatch, strings.Join(msgs, "; "))
+	}
+	s.st.meetings[id] = updated
+	s.meetingUpdated(m, updated, s.st.users[m.HostID])
+	return nil
+}
+
+// DeleteMeetingAsHost deletes a meeting as its host would in Zoom itself:
+// no token, limit or fault applies; the apps the host authorized get
+// meeting.deleted.
+func (s *Sim) DeleteMeetingAsHost(id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.st.meetings[id]
+	if m == nil {
+		return fmt.Errorf("%w: %d", ErrMeetingNotFound, id)
+	}
+	delete(s.st.meetings, id)
+	s.meetingDeleted(m, s.st.users[m.HostID])
+	return nil
+}
+
+func ctlMeetingID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		ctlError(w, http.StatusBadRequest, "meeting id must be an integer, got "+strconv.Quote(r.PathValue("id")))
+		return 0, false
+	}
+	return id, true
+}
+
+// ctlHostAnswer maps UpdateMeetingAsHost's and DeleteMeetingAsHost's errors.
+func ctlHostAnswer(w http.ResponseWriter, err error) {
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, ErrMeetingNotFound):
+		ctlError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrInvalidPatch):
+		ctlError(w, http.StatusBadRequest, err.Error())
+	default:
+		ctlError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+// ctlUpdateMeeting is the host editing a meeting in Zoom.
+func (s *Sim) ctlUpdateMeeting(w http.ResponseWriter, r *http.Request) {
+	id, ok := ctlMeetingID(w, r)
+	if !ok {
+		return
+	}
+	var body struct {
+		Topic     *string `json:"topic"`
+		StartTime *string `json:"start_time"`
+		Duration  *int    `json:"duration"`
+		Timezone  *string `json:"timezone"`
+		Agenda    *string `json:"agenda"`
+	}
+	if !decodeCtl(w, r, &body) {
+		return
+	}
+	p := HostPatch{Topic: body.Topic, Duration: body.Duration, Timezone: body.Timezone, Agenda: body.Agenda}
+	if body.StartTime != nil {
+		t, err := time.Parse(time.RFC3339, *body.StartTime)
+		if err != nil {
+			ctlError(w, http.StatusBadRequest, "start_time must be an RFC 3339 time with a zone, got "+strconv.Quote(*body.StartTime))
+			return
+		}
+		p.StartTime = &t
+	}
+	ctlHostAnswer(w, s.UpdateMeetingAsHost(id, p))
+}
+
+// ctlDeleteMeeting is the host deleting a meeting in Zoom.
+func (s *Sim) ctlDeleteMeeting(w http.ResponseWriter, r *http.Request) {
+	if id, ok := ctlMeetingID(w, r); ok {
+		ctlHostAnswer(w, s.DeleteMeetingAsHost(id))
+	}
 }

@@ -161,6 +161,9 @@ func (s *Sim) routes() {
 	m.HandleFunc("POST /_sim/users", s.ctlCreateUser)
 	m.HandleFunc("POST /_sim/users/{id}/deauthorize", s.ctlDeauthorize)
 	m.HandleFunc("GET /_sim/meetings", s.ctlMeetings)
+	// The host's own changes in Zoom: outside s.op, as no app calls them.
+	m.HandleFunc("PATCH /_sim/meetings/{id}", s.ctlUpdateMeeting)
+	m.HandleFunc("DELETE /_sim/meetings/{id}", s.ctlDeleteMeeting)
 	m.HandleFunc("GET /_sim/stats", s.ctlStats)
 	m.HandleFunc("PUT /_sim/faults", s.ctlFaults)
 	m.HandleFunc("POST /_sim/reset", s.ctlReset)
