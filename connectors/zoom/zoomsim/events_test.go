@@ -31,6 +31,8 @@ type hookReceiver struct {
 	secret string
 	mu     sync.Mutex
 	got    []hookRequest
+	// refuseValidation answers URL validation wrongly, as a misconfigured app would.
+	refuseValidation bool
 }
 
 type hookRequest struct {
@@ -55,7 +57,11 @@ func (rec *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	rec.mu.Unlock()
 	if ev["event"] == "endpoint.url_validation" {
 		plain, _ := ev["payload"].(map[string]any)["plainToken"].(string)
-		_ = json.NewEncoder(w).Encode(map[string]string{"plainToken": plain, "encryptedToken": hexHMAC(rec.secret, plain)})
+		key := rec.secret
+		if rec.refuseValidation {
+			key = "not-" + key
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"plainToken": plain, "encryptedToken": hexHMAC(key, plain)})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -72,6 +78,12 @@ func (rec *hookReceiver) events() []hookRequest {
 		}
 	}
 	return out
+}
+
+func (rec *hookReceiver) requests() int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return len(rec.got)
 }
 
 func hexHMAC(key, msg string) string {
@@ -379,5 +391,25 @@ func TestAccountAppsGetEventsAndDeauthorizedAppsStopGettingThem(t *testing.T) {
 	}
 	if got := removed.events(); len(got) != 1 || got[0].event["event"] != "app_deauthorized" {
 		t.Fatalf("the removed app got %v, want only app_deauthorized", got)
+	}
+}
+
+func TestAppWhoseURLFailsValidationGetsNoMeetingEvents(t *testing.T) {
+	f := newEventsFixture(t, Options{})
+	broken := newHookReceiver(t, "broken-token")
+	broken.refuseValidation = true
+	f.addApp("broken", broken)
+	tok := f.authorize("broken", f.host.Email)
+	m := f.createMeeting(tok, "me", `{"topic":"Sync","start_time":"`+f.zoomTime(24*time.Hour)+`","duration":30}`)
+	if status, out := f.call("DELETE", "/v2/meetings/"+m["id"].(json.Number).String(), tok, ""); status != http.StatusNoContent {
+		t.Fatalf("delete: %d %v", status, out)
+	}
+	f.sim.WaitWebhooks()
+	if got := broken.events(); len(got) != 0 {
+		t.Fatalf("a URL that failed validation got %v", got)
+	}
+	// Zoom tried to validate again before the event, and gave up on it.
+	if n := broken.requests(); n != 2 {
+		t.Fatalf("%d validation attempts, want 2 (at registration and before the event)", n)
 	}
 }
