@@ -42,7 +42,7 @@ func cmdZoomsim(ctx context.Context, args []string, getenv func(string) string, 
 	var redirects, scopes, users listFlag
 	fs.Var(&redirects, "app-redirect-uri", "the preloaded app's redirect URI (repeatable)")
 	fs.Var(&scopes, "app-scopes", "the preloaded app's scopes, comma-separated (default "+defaultSimScopes+")")
-	fs.StringVar(&app.WebhookURL, "app-webhook-url", "", "the preloaded app's event notification URL (gets app_deauthorized)")
+	fs.StringVar(&app.WebhookURL, "app-webhook-url", "", "the preloaded app's event notification URL (gets app_deauthorized, meeting.updated and meeting.deleted)")
 	fs.StringVar(&app.SecretToken, "app-secret-token", "", "the preloaded app's webhook secret token")
 	fs.Var(&users, "user", "preload a user as EMAIL or EMAIL:PLAN with PLAN basic, pro or business (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
