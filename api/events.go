@@ -53,44 +53,6 @@ func toCalendarJSON(c events.Calendar) calendarJSON {
 		Description: c.Description, Timezone: c.Timezone, IsPrimary: c.IsPrimary, ReadOnly: c.ReadOnly}
 }
 
-type conferencingJSON struct {
-	Provider string          `json:"provider"`
-	Details  *events.Details `json:"details,omitempty"`
-}
-
-type eventJSON struct {
-	ID           string               `json:"id"`
-	GrantID      string               `json:"grant_id"`
-	CalendarID   string               `json:"calendar_id"`
-	Object       string               `json:"object"`
-	Title        string               `json:"title"`
-	Description  string               `json:"description"`
-	Location     string               `json:"location"`
-	Busy         bool                 `json:"busy"`
-	Status       string               `json:"status"`
-	Visibility   string               `json:"visibility"`
-	Participants []events.Participant `json:"participants"`
-	When         events.When          `json:"when"`
-	Conferencing *conferencingJSON    `json:"conferencing,omitempty"`
-	Metadata     map[string]string    `json:"metadata,omitempty"`
-	CreatedAt    int64                `json:"created_at"`
-	UpdatedAt    int64                `json:"updated_at"`
-}
-
-func toEventJSON(e events.Event) eventJSON {
-	out := eventJSON{ID: e.ID.String(), GrantID: e.GrantID.String(), CalendarID: e.CalendarID.String(), Object: "event",
-		Title: e.Title, Description: events.RenderDescription(e.Description, e.Conferencing), Location: e.Location,
-		Busy: e.Busy, Status: e.Status, Visibility: e.Visibility, Participants: e.Participants, When: e.When,
-		Metadata: e.Metadata, CreatedAt: e.CreatedAt.Unix(), UpdatedAt: e.UpdatedAt.Unix()}
-	if out.Participants == nil {
-		out.Participants = []events.Participant{}
-	}
-	if c := e.Conferencing; c != nil {
-		out.Conferencing = &conferencingJSON{Provider: c.Provider, Details: c.Details}
-	}
-	return out
-}
-
 // calendarGrant resolves the path's grant: a virtual-calendar grant of the
 // caller (a grant token only reaches its own grant).
 func (s *Server) calendarGrant(c echo.Context) (uuid.UUID, error) {
@@ -200,7 +162,7 @@ func (s *Server) createEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return ok(c, http.StatusOK, toEventJSON(ev))
+	return ok(c, http.StatusOK, events.Wire(ev))
 }
 
 func checkNotify(c echo.Context) error {
@@ -247,9 +209,9 @@ func (s *Server) listEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]eventJSON, 0, len(list))
+	out := make([]events.EventJSON, 0, len(list))
 	for _, e := range list {
-		out = append(out, toEventJSON(e))
+		out = append(out, events.Wire(e))
 	}
 	var nc *string
 	if next != "" {
@@ -267,7 +229,7 @@ func (s *Server) getEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return ok(c, http.StatusOK, toEventJSON(ev))
+	return ok(c, http.StatusOK, events.Wire(ev))
 }
 
 func (s *Server) updateEvent(c echo.Context) error {
@@ -286,7 +248,7 @@ func (s *Server) updateEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return ok(c, http.StatusOK, toEventJSON(ev))
+	return ok(c, http.StatusOK, events.Wire(ev))
 }
 
 func (s *Server) deleteEvent(c echo.Context) error {

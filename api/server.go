@@ -92,6 +92,7 @@ type Deps struct {
 	Events       EventWorkflows
 	Scheduler    Scheduler
 	Bookings     Bookings
+	Webhooks     Webhooks
 	DB           Pinger
 	// Temporal is checked by the readiness probe; nil: not checked.
 	Temporal Pinger
@@ -233,6 +234,7 @@ func (s *Server) Routes() []Route {
 		{Method: http.MethodPut, Path: "/v3/scheduling/bookings/:booking_id", Handler: s.decideBooking, Auth: Public},
 		{Method: http.MethodDelete, Path: "/v3/scheduling/bookings/:booking_id", Handler: s.cancelBooking, Auth: Public},
 	}
+	routes = append(routes, webhookRoutes(s)...)
 	routes = append(routes, s.schedulerPageRoutes()...)
 	return routes
 }

@@ -2,10 +2,13 @@ package events
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/confhub/confhub/internal/webhooks"
 )
 
 // Attempt is one operation's (one workflow's) intent to create a Zoom meeting
@@ -72,11 +75,38 @@ type Orphan struct {
 
 // RecordOrphan records (or re-records, with the newest reason) a meeting we
 // could not delete.
+// The first time, conferencing.orphaned tells the application, in the same
+// transaction.
 func (s *Store) RecordOrphan(ctx context.Context, o Orphan) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO conference_orphans (id, application_id, conf_grant_id, meeting_id, event_id, reason)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (conf_grant_id, meeting_id) DO UPDATE SET reason = EXCLUDED.reason`,
-		uuid.New(), o.ApplicationID, o.ConfGrantID, o.MeetingID, o.EventID, o.Reason)
-	return err
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var first bool
+		var at time.Time
+		err := tx.QueryRow(ctx, `INSERT INTO conference_orphans (id, application_id, conf_grant_id, meeting_id, event_id, reason)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (conf_grant_id, meeting_id) DO UPDATE SET reason = EXCLUDED.reason
+			RETURNING xmax = 0, created_at`,
+			uuid.New(), o.ApplicationID, o.ConfGrantID, o.MeetingID, o.EventID, o.Reason).Scan(&first, &at)
+		if err != nil || !first {
+			return err
+		}
+		obj := OrphanJSON{Object: "conferencing_orphan", ConfGrantID: o.ConfGrantID.String(), Provider: "Zoom Meeting",
+			MeetingID: strconv.FormatInt(o.MeetingID, 10), Reason: o.Reason, CreatedAt: at.Unix()}
+		if o.EventID != nil {
+			obj.EventID = o.EventID.String()
+		}
+		return (webhooks.Recorder{}).Record(ctx, tx, webhooks.Notification{ApplicationID: o.ApplicationID,
+			Type: webhooks.ConferencingOrphaned, Object: obj})
+	})
+}
+
+// OrphanJSON is the object of conferencing.orphaned.
+type OrphanJSON struct {
+	Object      string `json:"object"`
+	ConfGrantID string `json:"conf_grant_id"`
+	Provider    string `json:"provider"`
+	MeetingID   string `json:"meeting_id"`
+	EventID     string `json:"event_id,omitempty"`
+	Reason      string `json:"reason"`
+	CreatedAt   int64  `json:"created_at"`
 }
 
 // ListOrphans lists the meetings of a conf grant we could not delete, oldest first.

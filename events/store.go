@@ -17,6 +17,7 @@ import (
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/database"
 	"github.com/confhub/confhub/internal/outbox"
+	"github.com/confhub/confhub/internal/webhooks"
 )
 
 // Store keeps calendars, events and the records of their Zoom meetings
@@ -221,15 +222,11 @@ func eventArgs(e Event) []any {
 func (s *Store) InsertEvent(ctx context.Context, e Event, opID string) (Event, error) {
 	// An event deleted already (a replayed create, after the delete) is not
 	// written again.
-	rows, err := s.pool.Query(ctx, `WITH closed AS (UPDATE conference_attempts SET state = 'done', uncertain = false,
+	out, err := s.writeNotified(ctx, webhooks.EventCreated, `WITH closed AS (UPDATE conference_attempts SET state = 'done', uncertain = false,
 		meeting_id = $18, updated_at = now() WHERE $19 <> '' AND id = $19) INSERT INTO events (id, application_id, grant_id, calendar_id, title, description, location,
 		busy, status, visibility, participants, when_json, starts_at, ends_at, metadata, conferencing, conf_grant_id, conf_meeting_id)
 		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18
 		WHERE NOT EXISTS (SELECT 1 FROM event_tombstones WHERE id = $1) RETURNING `+eventColumns, append(eventArgs(e), opID)...)
-	if err != nil {
-		return Event{}, err
-	}
-	out, err := pgx.CollectExactlyOneRow(rows, scanEvent)
 	var pg *pgconn.PgError
 	switch {
 	case errors.As(err, &pg) && pg.Code == "23505":
@@ -238,6 +235,49 @@ func (s *Store) InsertEvent(ctx context.Context, e Event, opID string) (Event, e
 		return Event{}, ErrDeleted
 	}
 	return out, err
+}
+
+// writeNotified runs a statement that writes one event and returns its row,
+// and records the notification of the change (typ) in the same
+// transaction, in two round trips: the write opens the transaction, then,
+// with the row known, the notification goes with the commit. No row is
+// pgx.ErrNoRows (nothing written, nothing told).
+func (s *Store) writeNotified(ctx context.Context, typ, sql string, args ...any) (Event, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return Event{}, err
+	}
+	defer conn.Release()
+	var ev Event
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		ev, err = pgx.CollectExactlyOneRow(rows, scanEvent)
+		return err
+	})
+	if err = conn.SendBatch(ctx, b).Close(); err != nil {
+		rollback(ctx, conn)
+		return Event{}, err
+	}
+	b = &pgx.Batch{}
+	if err := (webhooks.Recorder{}).Queue(b, webhooks.Notification{ApplicationID: ev.ApplicationID, Type: typ, Object: Wire(ev)}); err != nil {
+		rollback(ctx, conn)
+		return Event{}, err
+	}
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		rollback(ctx, conn)
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// rollback ends a failed transaction on a connection going back to the
+// pool; a connection that cannot even do that is closed instead.
+func rollback(ctx context.Context, conn *pgxpool.Conn) {
+	if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+		_ = conn.Conn().Close(context.WithoutCancel(ctx))
+	}
 }
 
 // GetEvent returns one event of the grant.
@@ -261,13 +301,16 @@ func (s *Store) LoadEvent(ctx context.Context, appID, grantID, eid uuid.UUID) (E
 // write was recorded), it returns the row it wrote instead of ErrVersion.
 func (s *Store) ReplaceEvent(ctx context.Context, e Event, opID, writeID string) (Event, error) {
 	args := append(eventArgs(e), e.Version, opID, writeID)
-	out, err := database.QueryOne(ctx, s.pool, scanEvent, ErrVersion, `WITH closed AS (UPDATE conference_attempts SET state = 'done',
+	out, err := s.writeNotified(ctx, webhooks.EventUpdated, `WITH closed AS (UPDATE conference_attempts SET state = 'done',
 		uncertain = false, meeting_id = $18, updated_at = now() WHERE $20 <> '' AND id = $20)
 		UPDATE events SET calendar_id = $4, title = $5, description = $6, location = $7, busy = $8,
 		status = $9, visibility = $10, participants = $11, when_json = $12, starts_at = $13, ends_at = $14, metadata = $15,
 		conferencing = $16, conf_grant_id = $17, conf_meeting_id = $18, version = version + 1, updated_at = now(),
 		last_write = NULLIF($21, '')
 		WHERE id = $1 AND application_id = $2 AND grant_id = $3 AND version = $19 RETURNING `+eventColumns, args...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = ErrVersion
+	}
 	if errors.Is(err, ErrVersion) && writeID != "" {
 		mine, merr := database.QueryOne(ctx, s.pool, scanEvent, ErrVersion, `SELECT `+eventColumns+` FROM events
 			WHERE id = $1 AND application_id = $2 AND grant_id = $3 AND last_write = $4`, e.ID, e.ApplicationID, e.GrantID, writeID)
@@ -325,6 +368,10 @@ func (s *Store) DeleteEventTx(ctx context.Context, tx pgx.Tx, appID, grantID, ei
 	r.Event = ev
 	if _, err := tx.Exec(ctx, `INSERT INTO event_tombstones (id, application_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
 		ev.ID, appID); err != nil {
+		return r, err
+	}
+	if err := (webhooks.Recorder{}).Record(ctx, tx, webhooks.Notification{ApplicationID: appID, Type: webhooks.EventDeleted,
+		Object: DeletedJSON{ID: ev.ID.String(), GrantID: ev.GrantID.String(), CalendarID: ev.CalendarID.String(), Object: "event"}}); err != nil {
 		return r, err
 	}
 	if ev.ConfMeetingID == nil || ev.ConfGrantID == nil {

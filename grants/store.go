@@ -16,6 +16,7 @@ import (
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/database"
 	"github.com/confhub/confhub/internal/vault"
+	"github.com/confhub/confhub/internal/webhooks"
 )
 
 // Store keeps grants in PostgreSQL. Every query is scoped by application id.
@@ -96,8 +97,16 @@ func (s *Store) Update(ctx context.Context, appID uuid.UUID, id string, in Updat
 	if in.Name != nil && (len(*in.Name) > 256 || strings.IndexFunc(*in.Name, unicode.IsControl) >= 0) {
 		return Grant{}, apperr.InvalidField("name", "must be at most 256 characters without control characters")
 	}
-	return database.QueryOne(ctx, s.pool, scanGrant, errGrantNotFound(), `UPDATE grants SET name = COALESCE($3, name), updated_at = now()
-		WHERE application_id = $1 AND id = $2 RETURNING `+grantColumns, appID, gid, in.Name)
+	var g Grant
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		g, err = database.QueryOne(ctx, tx, scanGrant, errGrantNotFound(), `UPDATE grants SET name = COALESCE($3, name), updated_at = now()
+			WHERE application_id = $1 AND id = $2 RETURNING `+grantColumns, appID, gid, in.Name)
+		if err != nil {
+			return err
+		}
+		return tell(ctx, tx, webhooks.GrantUpdated, g)
+	})
+	return g, err
 }
 
 // deleteGrant removes the grant (and with it its tokens) and returns the
@@ -123,8 +132,10 @@ func (s *Store) deleteGrant(ctx context.Context, appID uuid.UUID, id string) (Gr
 		if err := tx.QueryRow(ctx, `SELECT refresh_token_enc FROM grants WHERE id = $1`, gid).Scan(&refreshEnc); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM grants WHERE application_id = $1 AND id = $2`, appID, gid)
-		return err
+		if _, err = tx.Exec(ctx, `DELETE FROM grants WHERE application_id = $1 AND id = $2`, appID, gid); err != nil {
+			return err
+		}
+		return tell(ctx, tx, webhooks.GrantDeleted, g)
 	})
 	if err != nil {
 		return Grant{}, "", err
@@ -144,7 +155,7 @@ func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, u 
 	name := strings.TrimSpace(u.FirstName + " " + u.LastName)
 	var g Grant
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		id, err := lockOrInsert(ctx, tx, appID, connectorID, ProviderZoom, u.ID, u.Email)
+		id, created, err := lockOrInsert(ctx, tx, appID, connectorID, ProviderZoom, u.ID, u.Email)
 		if err != nil {
 			return err
 		}
@@ -164,8 +175,10 @@ func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, u 
 		if err != nil {
 			return err
 		}
-		g, err = pgx.CollectExactlyOneRow(rows, scanGrant)
-		return err
+		if g, err = pgx.CollectExactlyOneRow(rows, scanGrant); err != nil {
+			return err
+		}
+		return tell(ctx, tx, createdOrUpdated(created), g)
 	})
 	return g, err
 }
@@ -175,7 +188,7 @@ func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, u 
 func (s *Store) upsertVirtualCalendar(ctx context.Context, appID, connectorID uuid.UUID, email string) (Grant, error) {
 	var g Grant
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		id, err := lockOrInsert(ctx, tx, appID, connectorID, ProviderVirtualCalendar, email, email)
+		id, created, err := lockOrInsert(ctx, tx, appID, connectorID, ProviderVirtualCalendar, email, email)
 		if err != nil {
 			return err
 		}
@@ -187,31 +200,44 @@ func (s *Store) upsertVirtualCalendar(ctx context.Context, appID, connectorID uu
 		if err != nil {
 			return err
 		}
-		g, err = pgx.CollectExactlyOneRow(rows, scanGrant)
-		return err
+		if g, err = pgx.CollectExactlyOneRow(rows, scanGrant); err != nil {
+			return err
+		}
+		if !created {
+			return nil // connecting a virtual calendar again changes nothing to tell
+		}
+		return tell(ctx, tx, webhooks.GrantCreated, g)
 	})
 	return g, err
 }
 
 // lockOrInsert returns the id of the grant for (application, provider, user),
-// inserting it if needed, with the row locked for the rest of tx.
-func lockOrInsert(ctx context.Context, tx pgx.Tx, appID, connectorID uuid.UUID, provider, providerUserID, email string) (uuid.UUID, error) {
+// inserting it if needed (created), with the row locked for the rest of tx.
+func lockOrInsert(ctx context.Context, tx pgx.Tx, appID, connectorID uuid.UUID, provider, providerUserID, email string) (uuid.UUID, bool, error) {
 	var id uuid.UUID
 	err := tx.QueryRow(ctx, `INSERT INTO grants (id, application_id, provider, connector_id, provider_user_id, email)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (application_id, provider, provider_user_id) DO NOTHING RETURNING id`,
 		uuid.New(), appID, provider, connectorID, providerUserID, email).Scan(&id)
 	if err == nil {
-		return id, nil
+		return id, true, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, err
+		return uuid.Nil, false, err
 	}
 	err = tx.QueryRow(ctx, `SELECT id FROM grants WHERE application_id = $1 AND provider = $2 AND provider_user_id = $3 FOR UPDATE`,
 		appID, provider, providerUserID).Scan(&id)
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("grant for %s: %w", provider, err)
+		return uuid.Nil, false, fmt.Errorf("grant for %s: %w", provider, err)
 	}
-	return id, nil
+	return id, false, nil
+}
+
+// createdOrUpdated: a Zoom user connecting again is the same grant, updated.
+func createdOrUpdated(created bool) string {
+	if created {
+		return webhooks.GrantCreated
+	}
+	return webhooks.GrantUpdated
 }
 
 // applyZoomDeauthorization applies a verified deauthorization once: it
@@ -238,12 +264,8 @@ func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, ex
 			return err
 		}
 		first = true
-		tag, err = tx.Exec(ctx, `UPDATE grants SET grant_status = 'invalid', invalid_reason = $3,
-			access_token_enc = NULL, refresh_token_enc = NULL, access_expires_at = NULL, token_version = token_version + 1,
-			updated_at = now() WHERE application_id = ANY($1) AND provider = 'zoom' AND provider_user_id = $2
-			AND date_trunc('milliseconds', connected_at) <= $4`,
-			appIDs, zoomUserID, reason, at)
-		invalidated = tag.RowsAffected()
+		invalidated, err = expire(ctx, tx, reason, `g.application_id = ANY($2) AND g.provider = 'zoom' AND g.provider_user_id = $3
+			AND date_trunc('milliseconds', g.connected_at) <= $4`, appIDs, zoomUserID, at)
 		return err
 	})
 	if err != nil {
@@ -252,10 +274,9 @@ func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, ex
 	return first, invalidated, nil
 }
 
-// invalidate marks a grant invalid and erases its tokens, in tx.
+// invalidate marks a grant invalid and erases its tokens, in tx (with its
+// grant.expired, unless it was invalid already).
 func invalidate(ctx context.Context, tx pgx.Tx, appID, grantID uuid.UUID, reason string) error {
-	_, err := tx.Exec(ctx, `UPDATE grants SET grant_status = 'invalid', invalid_reason = $3, access_token_enc = NULL,
-		refresh_token_enc = NULL, access_expires_at = NULL, token_version = token_version + 1, updated_at = now()
-		WHERE application_id = $1 AND id = $2`, appID, grantID, reason)
+	_, err := expire(ctx, tx, reason, `g.application_id = $2 AND g.id = $3`, appID, grantID)
 	return err
 }

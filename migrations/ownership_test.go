@@ -36,6 +36,8 @@ var owners = map[string]string{
 	"scheduling_configurations": "events/scheduler",
 	"scheduling_sessions":       "events/scheduler",
 	"scheduling_bookings":       "events/scheduler",
+	"webhooks":                  "internal/webhooks",
+	"webhook_deliveries":        "internal/webhooks",
 }
 
 var createTable = regexp.MustCompile(`(?i)CREATE TABLE\s+(\w+)`)

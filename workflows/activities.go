@@ -19,6 +19,7 @@ import (
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/outbox"
 	"github.com/confhub/confhub/internal/telemetry"
+	"github.com/confhub/confhub/internal/webhooks"
 )
 
 // The activities reach storage only through the feature packages' stores,
@@ -61,8 +62,15 @@ type Outbox interface {
 // WorkflowClient is what the sweeper needs of Temporal: to start the work an
 // outbox entry names, and to know whether an operation's workflow has ended.
 type WorkflowClient interface {
+	SignalStarter
 	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
 	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+}
+
+// Webhooks delivers notifications to an application's destinations (webhooks.Store).
+type Webhooks interface {
+	DeliverBatch(ctx context.Context, webhookID uuid.UUID, log *slog.Logger, beat func()) (webhooks.BatchResult, error)
+	Stalled(ctx context.Context, grace time.Duration, limit int) ([]uuid.UUID, error)
 }
 
 // TokenSource runs a Zoom call with a grant's token, refreshing once on 401/124 (grants.Tokens).
@@ -94,6 +102,7 @@ type Activities struct {
 	Zoom     ZoomMeetings
 	Outbox   Outbox
 	Bookings Bookings
+	Webhooks Webhooks
 	Temporal WorkflowClient
 	// Handoff, when set, passes a created event to a handler waiting in this
 	// process (see Handoff).

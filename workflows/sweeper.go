@@ -51,6 +51,11 @@ const sweepsPerRun = 500
 const (
 	drainBatch  = 100
 	settleBatch = 20
+	wakeBatch   = 50
+	// stalledGrace is how long a notification may wait, beyond its
+	// destination's backoff, before the sweeper wakes its deliverer: long
+	// enough not to double the listener's wake, short enough to be soon.
+	stalledGrace = 10 * time.Second
 )
 
 // Sweeper sweeps until it continues as new.
@@ -73,7 +78,13 @@ func Sweeper(ctx workflow.Context, in SweeperInput) error {
 		if err := workflow.ExecuteActivity(ctx, a.SettleAttempts, SettleInput{Idle: in.AttemptIdle, Limit: settleBatch}).Get(ctx, &settled); err != nil {
 			return err
 		}
-		if drained.Seen == drainBatch || settled.Seen == settleBatch {
+		woken := 0
+		if workflow.GetVersion(ctx, "wake-stalled-webhooks", workflow.DefaultVersion, 1) == 1 {
+			if err := workflow.ExecuteActivity(ctx, a.WakeStalled, WakeStalledInput{Grace: stalledGrace, Limit: wakeBatch}).Get(ctx, &woken); err != nil {
+				return err
+			}
+		}
+		if drained.Seen == drainBatch || settled.Seen == settleBatch || woken == wakeBatch {
 			continue // more is waiting
 		}
 		if err := workflow.Sleep(ctx, in.Interval); err != nil {

@@ -28,4 +28,5 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(GrantHealth)
 	r.RegisterWorkflow(Sweeper)
 	r.RegisterWorkflow(RepairMeeting)
+	r.RegisterWorkflow(WebhookDeliveries)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/config"
 	"github.com/confhub/confhub/internal/outbox"
+	"github.com/confhub/confhub/internal/webhooks"
 	"github.com/confhub/confhub/workflows"
 )
 
@@ -70,6 +71,7 @@ type Stack struct {
 	Scheduler  *scheduler.Service
 	Bookings   *workflows.Scheduling
 	Outbox     *outbox.Store
+	Webhooks   *webhooks.Store
 	Workflows  *workflows.Service
 	Activities *workflows.Activities
 	API        *api.Server
@@ -121,6 +123,7 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	s.Zoom = zoom.New(zoom.Config{OAuthURL: cfg.ZoomOAuthURL, APIURL: cfg.ZoomAPIURL, Now: o.Now})
 	eventStore := events.NewStore(o.Pool, outbox.Writer{Grace: o.OutboxGrace})
 	s.Outbox = outbox.NewStore(o.Pool)
+	s.Webhooks = webhooks.NewStore(o.Pool, cfg.Keyring, nil, o.Now)
 	s.Grants = grants.NewService(grants.Deps{Pool: o.Pool, Vault: cfg.Keyring, Zoom: s.Zoom, Connectors: s.Connectors,
 		Apps: s.Apps, Calendars: eventStore, PublicURL: cfg.PublicURL, Now: o.Now, Log: o.Log})
 	s.Events = events.NewService(eventStore, s.Grants)
@@ -130,12 +133,12 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	// API answers a create as soon as its row is written (see workflows.Handoff).
 	handoff := workflows.NewHandoff()
 	s.Activities = &workflows.Activities{Events: eventStore, Meetings: eventStore, Tokens: s.Grants.Tokens, Grants: s.Grants.Tokens,
-		Zoom: s.Zoom, Outbox: s.Outbox, Bookings: schedStore, Temporal: s.Temporal, Handoff: handoff, Now: o.Now, Log: o.Log}
+		Zoom: s.Zoom, Outbox: s.Outbox, Bookings: schedStore, Webhooks: s.Webhooks, Temporal: s.Temporal, Handoff: handoff, Now: o.Now, Log: o.Log}
 	s.Workflows = &workflows.Service{Temporal: s.Temporal, TaskQueue: o.TaskQueue, Events: s.Events, Keys: eventStore,
 		Outbox: s.Outbox, Log: o.Log, Handoff: handoff, Connected: s.temporalConnected}
 	s.Bookings = &workflows.Scheduling{Service: s.Workflows, Bookings: s.Scheduler}
 	s.API = api.New(api.Deps{Log: o.Log, Auth: s.Apps, Applications: s.Apps, Connectors: s.Connectors, Grants: s.Grants,
-		Calendars: s.Events, Events: s.Workflows, Scheduler: s.Scheduler, Bookings: s.Bookings, DB: o.Pool, Temporal: temporalHealth{s}, SchemaReady: s.schemaReady,
+		Calendars: s.Events, Events: s.Workflows, Scheduler: s.Scheduler, Bookings: s.Bookings, Webhooks: s.Webhooks, DB: o.Pool, Temporal: temporalHealth{s}, SchemaReady: s.schemaReady,
 		PublicURL: cfg.PublicURL, SchedulerPages: pages{s.Scheduler}, SchedulerBundleURL: cfg.SchedulerBundleURL, WebElementsDir: cfg.WebElementsDir})
 	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
@@ -270,6 +273,12 @@ func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
 			return
 		}
 		s.log.Info("temporal worker started", "task_queue", s.TaskQueue)
+		// Committed notifications wake their destination's deliverer at once.
+		waker := &workflows.Waker{Client: s.Temporal, TaskQueue: s.TaskQueue, Log: s.log}
+		var wg sync.WaitGroup
+		defer wg.Wait() // the listener's connection is closed before Stop returns
+		wg.Go(func() { waker.Run(ctx) })
+		wg.Go(func() { s.Webhooks.Listen(ctx, s.log, waker.Wake) })
 		go s.retry(ctx, "ensure the grant-health schedule", time.Minute, func(ctx context.Context) error {
 			_, err := workflows.EnsureGrantHealthSchedule(ctx, s.Temporal, s.TaskQueue)
 			return err
