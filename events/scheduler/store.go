@@ -18,6 +18,7 @@ import (
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/database"
 	"github.com/confhub/confhub/internal/outbox"
+	"github.com/confhub/confhub/internal/webhooks"
 )
 
 // Store keeps configurations, sessions and bookings.
@@ -354,6 +355,9 @@ func (s *Store) Claim(ctx context.Context, cl Claim) (int64, error) {
 			return fail(err)
 		}
 	}
+	if err := (webhooks.Recorder{}).Queue(writes, createdOrPending(b)); err != nil {
+		return fail(err)
+	}
 	writes.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, writes).Close(); err != nil {
 		return fail(err)
@@ -390,6 +394,11 @@ func (s *Store) Move(ctx context.Context, b Booking, start, end time.Time, check
 		if _, err = tx.Exec(ctx, `UPDATE scheduling_bookings SET starts_at = $2, ends_at = $3, updated_at = now() WHERE id = $1`, b.ID, start, end); err != nil {
 			return err
 		}
+		moved := before
+		moved.Start, moved.End = start, end
+		if err := (webhooks.Recorder{}).Record(ctx, tx, notice(webhooks.BookingRescheduled, moved)); err != nil {
+			return err
+		}
 		if before.Status != StatusBooked {
 			return nil // no event to follow
 		}
@@ -421,6 +430,9 @@ func (s *Store) Confirm(ctx context.Context, id uuid.UUID, kind string, payload 
 		if err != nil {
 			return err
 		}
+		if err := (webhooks.Recorder{}).Record(ctx, tx, notice(webhooks.BookingCreated, b)); err != nil {
+			return err
+		}
 		entry, err = s.outbox.Add(ctx, tx, b.ApplicationID, kind, payload(b))
 		return err
 	})
@@ -446,6 +458,11 @@ func (s *Store) Cancel(ctx context.Context, id uuid.UUID, reason string, remove 
 			details = jsonb_set(details, '{cancellation_reason}', to_jsonb($2::text)) WHERE id = $1`, id, reason); err != nil {
 			return err
 		}
+		gone := b
+		gone.Details.CancellationReason = reason
+		if err := (webhooks.Recorder{}).Record(ctx, tx, notice(webhooks.BookingCancelled, gone)); err != nil {
+			return err
+		}
 		if remove == nil {
 			return nil
 		}
@@ -456,10 +473,20 @@ func (s *Store) Cancel(ctx context.Context, id uuid.UUID, reason string, remove 
 
 // Release gives up a booking whose event could not be made: its time is
 // free again. Releasing twice is harmless.
+// The application hears of it as of a cancellation, with the reason.
 func (s *Store) Release(ctx context.Context, id uuid.UUID, reason string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE scheduling_bookings SET status = 'cancelled', updated_at = now(),
-		details = jsonb_set(details, '{cancellation_reason}', to_jsonb($2::text)) WHERE id = $1 AND status <> 'cancelled'`, id, reason)
-	return err
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b, err := database.QueryOne(ctx, tx, scanBooking, pgx.ErrNoRows, `UPDATE scheduling_bookings SET status = 'cancelled', updated_at = now(),
+			details = jsonb_set(details, '{cancellation_reason}', to_jsonb($2::text)) WHERE id = $1 AND status <> 'cancelled'
+			RETURNING `+bookingColumns, id, reason)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return (webhooks.Recorder{}).Record(ctx, tx, notice(webhooks.BookingCancelled, b))
+	})
 }
 
 // LastBooked returns, per organizer email, when a configuration's latest
@@ -486,4 +513,45 @@ func (s *Store) lastBooked(ctx context.Context, q database.Querier, configID uui
 		out[e] = t
 	}
 	return out, rows.Err()
+}
+
+// NoticeJSON is the object of the booking.* notifications.
+type NoticeJSON struct {
+	BookingID       string      `json:"booking_id"`
+	BookingRef      string      `json:"booking_ref"`
+	ConfigurationID string      `json:"configuration_id"`
+	Object          string      `json:"object"`
+	BookingInfo     BookingInfo `json:"booking_info"`
+}
+
+// BookingInfo is what a booking notification says of the booking.
+type BookingInfo struct {
+	EventID            string            `json:"event_id"`
+	Title              string            `json:"title"`
+	StartTime          int64             `json:"start_time"`
+	EndTime            int64             `json:"end_time"`
+	Participants       []Person          `json:"participants"`
+	AdditionalFields   map[string]string `json:"additional_fields"`
+	CancellationReason string            `json:"cancellation_reason,omitempty"`
+}
+
+// notice is the notification of typ for b.
+func notice(typ string, b Booking) webhooks.Notification {
+	people := append([]Person{b.Details.Guest}, b.Details.AdditionalGuests...)
+	fields := b.Details.AdditionalFields
+	if fields == nil {
+		fields = map[string]string{}
+	}
+	return webhooks.Notification{ApplicationID: b.ApplicationID, Type: typ, Object: NoticeJSON{BookingID: b.ID.String(),
+		BookingRef: b.Ref(), ConfigurationID: b.ConfigurationID.String(), Object: "booking",
+		BookingInfo: BookingInfo{EventID: b.EventID.String(), Title: b.Details.Title, StartTime: b.Start.Unix(), EndTime: b.End.Unix(),
+			Participants: people, AdditionalFields: fields, CancellationReason: b.Details.CancellationReason}}}
+}
+
+// createdOrPending is the notification of a new or confirmed booking.
+func createdOrPending(b Booking) webhooks.Notification {
+	if b.Status == StatusPending {
+		return notice(webhooks.BookingPending, b)
+	}
+	return notice(webhooks.BookingCreated, b)
 }

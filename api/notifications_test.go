@@ -1,0 +1,361 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confhub/confhub/internal/webhooks"
+)
+
+// receiver is an application's webhook endpoint: it answers the challenge,
+// and records every delivery, verifying nothing itself (the tests do).
+type receiver struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []delivery
+	// down makes it answer 503 to deliveries (the challenge still works).
+	down bool
+	// challenge, when set, answers the challenge instead of echoing it.
+	challenge func(w http.ResponseWriter, value string)
+}
+
+type delivery struct {
+	body []byte
+	sig  string
+	env  webhooks.Envelope
+	obj  map[string]any
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodGet {
+			r.mu.Lock()
+			f := r.challenge
+			r.mu.Unlock()
+			if f != nil {
+				f(w, req.URL.Query().Get("challenge"))
+				return
+			}
+			_, _ = io.WriteString(w, req.URL.Query().Get("challenge"))
+			return
+		}
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		d := delivery{body: body, sig: req.Header.Get("x-nylas-signature")}
+		if err := json.Unmarshal(body, &d.env); err != nil {
+			t.Errorf("a delivery is not JSON: %s", body)
+		}
+		_ = json.Unmarshal(d.env.Data.Object, &d.obj)
+		r.got = append(r.got, d)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) setChallenge(f func(w http.ResponseWriter, value string)) {
+	r.mu.Lock()
+	r.challenge = f
+	r.mu.Unlock()
+}
+
+func (r *receiver) setDown(down bool) {
+	r.mu.Lock()
+	r.down = down
+	r.mu.Unlock()
+}
+
+// of returns the deliveries of a type, in arrival order.
+func (r *receiver) of(typ string) []delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []delivery
+	for _, d := range r.got {
+		if d.env.Type == typ {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (r *receiver) all() []delivery {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]delivery(nil), r.got...)
+}
+
+// subscribe creates a destination at the receiver; it returns its id and secret.
+func (e *env) subscribe(key string, r *receiver, triggers ...string) (string, string) {
+	e.t.Helper()
+	res := e.do("POST", "/v3/webhooks", key, map[string]any{"trigger_types": triggers, "webhook_url": r.srv.URL + "/hook",
+		"description": "test receiver"})
+	e.expect(res, 200, "create webhook")
+	return res.data()["id"].(string), res.data()["webhook_secret"].(string)
+}
+
+func TestWebhookDestinations(t *testing.T) {
+	e := newEnv(t)
+	key, other := e.newApp("notified"), e.newApp("other")
+	rcv := newReceiver(t)
+	url := rcv.srv.URL + "/hook?team=a"
+
+	// Refused, naming the field, and nothing is made.
+	for name, c := range map[string]struct {
+		body  any
+		field string
+	}{
+		"no triggers":      {map[string]any{"webhook_url": url}, "trigger_types"},
+		"empty triggers":   {map[string]any{"trigger_types": []string{}, "webhook_url": url}, "trigger_types"},
+		"unknown trigger":  {map[string]any{"trigger_types": []string{"message.created"}, "webhook_url": url}, "trigger_types"},
+		"no url":           {map[string]any{"trigger_types": []string{"event.created"}}, "webhook_url"},
+		"plain http":       {map[string]any{"trigger_types": []string{"event.created"}, "webhook_url": "http://hooks.example.com/x"}, "webhook_url"},
+		"not a url":        {map[string]any{"trigger_types": []string{"event.created"}, "webhook_url": "hooks"}, "webhook_url"},
+		"status on create": {map[string]any{"trigger_types": []string{"event.created"}, "webhook_url": url, "status": "pause"}, "status"},
+		"bad email":        {map[string]any{"trigger_types": []string{"event.created"}, "webhook_url": url, "notification_email_addresses": []string{"nobody"}}, "notification_email_addresses"},
+		"wrong type":       {map[string]any{"trigger_types": "event.created", "webhook_url": url}, "trigger_types"},
+	} {
+		r := e.do("POST", "/v3/webhooks", key, c.body)
+		if r.Status != 400 || !strings.Contains(r.errMessage(), c.field) {
+			t.Errorf("%s: %d %s, want 400 naming %s", name, r.Status, r.Raw, c.field)
+		}
+	}
+	// The challenge must be echoed exactly, with 200.
+	rcv.setChallenge(func(w http.ResponseWriter, v string) { _, _ = io.WriteString(w, v+"x") })
+	r := e.do("POST", "/v3/webhooks", key, map[string]any{"trigger_types": []string{"event.created"}, "webhook_url": url})
+	if r.Status != 400 || !strings.Contains(r.errMessage(), "webhook_url") || !strings.Contains(r.errMessage(), "challenge") {
+		t.Errorf("a wrong challenge answer: %d %s", r.Status, r.Raw)
+	}
+	rcv.setChallenge(func(w http.ResponseWriter, v string) { w.WriteHeader(404) })
+	r = e.do("POST", "/v3/webhooks", key, map[string]any{"trigger_types": []string{"event.created"}, "webhook_url": url})
+	if r.Status != 400 || !strings.Contains(r.errMessage(), "404") {
+		t.Errorf("a 404 to the challenge: %d %s", r.Status, r.Raw)
+	}
+	rcv.setChallenge(nil)
+	if l := e.do("GET", "/v3/webhooks", key, nil); len(l.list()) != 0 {
+		t.Fatalf("refused creates left destinations: %s", l.Raw)
+	}
+
+	r = e.do("POST", "/v3/webhooks", key, map[string]any{"trigger_types": []string{"event.created", "event.updated", "event.created"},
+		"webhook_url": url, "description": "calendar sync", "notification_email_addresses": []string{"ops@example.com"}})
+	e.expect(r, 200, "create")
+	d := r.data()
+	id, secret := d["id"].(string), d["webhook_secret"].(string)
+	if len(secret) != 64 || d["status"] != "active" || len(d["trigger_types"].([]any)) != 2 || d["webhook_url"] != url ||
+		d["description"] != "calendar sync" || d["notification_email_addresses"].([]any)[0] != "ops@example.com" {
+		t.Fatalf("created: %s", r.Raw)
+	}
+	// The secret is shown once, stored sealed, never listed.
+	for _, path := range []string{"/v3/webhooks", "/v3/webhooks/" + id} {
+		if g := e.do("GET", path, key, nil); g.Status != 200 || strings.Contains(g.Raw, secret) || strings.Contains(g.Raw, "webhook_secret") {
+			t.Errorf("GET %s: %d %s", path, g.Status, g.Raw)
+		}
+	}
+	var plain int
+	_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM webhooks WHERE secret_enc LIKE '%' || $1 || '%'`, secret).Scan(&plain)
+	if plain != 0 {
+		t.Fatal("the secret is stored in plaintext")
+	}
+	// Another application sees and touches nothing of it.
+	for _, c := range [][2]string{{"GET", "/v3/webhooks/" + id}, {"PUT", "/v3/webhooks/" + id}, {"DELETE", "/v3/webhooks/" + id},
+		{"POST", "/v3/webhooks/rotate-secret/" + id}, {"PUT", "/v3/webhooks/" + id + "/rotate-secret"}} {
+		var body any
+		if c[0] == "PUT" {
+			body = map[string]any{"description": "mine"}
+		}
+		if r := e.do(c[0], c[1], other, body); r.Status != 404 {
+			t.Errorf("%s %s with another application's key: %d", c[0], c[1], r.Status)
+		}
+	}
+	if l := e.do("GET", "/v3/webhooks", other, nil); len(l.list()) != 0 {
+		t.Fatal("another application lists the destination")
+	}
+
+	// PUT is partial; status may be active or pause only.
+	u := e.do("PUT", "/v3/webhooks/"+id, key, map[string]any{"description": "renamed", "status": "pause"})
+	e.expect(u, 200, "update")
+	if u.data()["description"] != "renamed" || u.data()["status"] != "pause" || u.data()["webhook_url"] != url ||
+		len(u.data()["trigger_types"].([]any)) != 2 {
+		t.Fatalf("updated: %s", u.Raw)
+	}
+	for _, s := range []string{"failing", "failed", "on"} {
+		if r := e.do("PUT", "/v3/webhooks/"+id, key, map[string]any{"status": s}); r.Status != 400 || !strings.Contains(r.errMessage(), "status") {
+			t.Errorf("status %q: %d %s", s, r.Status, r.Raw)
+		}
+	}
+	rcv.setChallenge(func(w http.ResponseWriter, v string) { w.WriteHeader(500) })
+	if r := e.do("PUT", "/v3/webhooks/"+id, key, map[string]any{"webhook_url": rcv.srv.URL + "/moved"}); r.Status != 400 {
+		t.Errorf("a new URL that fails its challenge: %d", r.Status)
+	}
+	rcv.setChallenge(nil)
+	if g := e.do("GET", "/v3/webhooks/"+id, key, nil); g.data()["webhook_url"] != url {
+		t.Fatal("a refused URL change was stored")
+	}
+
+	// Both rotate forms give a new secret.
+	r1 := e.do("POST", "/v3/webhooks/rotate-secret/"+id, key, nil)
+	e.expect(r1, 200, "rotate (Node form)")
+	r2 := e.do("PUT", "/v3/webhooks/"+id+"/rotate-secret", key, nil)
+	e.expect(r2, 200, "rotate (Python form)")
+	s1, s2 := r1.data()["webhook_secret"], r2.data()["webhook_secret"]
+	if s1 == secret || s2 == s1 || len(s2.(string)) != 64 {
+		t.Fatalf("rotated secrets: %v %v (was %s)", s1, s2, secret)
+	}
+
+	del := e.do("DELETE", "/v3/webhooks/"+id, key, nil)
+	e.expect(del, 200, "delete")
+	if del.data()["status"] != "success" {
+		t.Fatalf("delete: %s", del.Raw)
+	}
+	if g := e.do("GET", "/v3/webhooks/"+id, key, nil); g.Status != 404 {
+		t.Fatalf("after delete: %d", g.Status)
+	}
+	if g := e.do("GET", "/v3/webhooks/not-a-uuid", key, nil); g.Status != 404 {
+		t.Fatalf("a malformed id: %d", g.Status)
+	}
+}
+
+// verify checks a delivery's signature with secret.
+func verify(d delivery, secret string) bool { return d.sig == webhooks.Sign(secret, d.body) }
+
+func TestEventNotificationsAreSignedAndDistinct(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	rcv := newReceiver(t)
+	hook, secret := e.subscribe(cs.key, rcv, "event.created", "event.updated", "event.deleted")
+
+	start := time.Now().Add(72 * time.Hour).Truncate(time.Second)
+	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Review", start, nil))
+	e.expect(r, 200, "create")
+	id := r.data()["id"].(string)
+	waitFor(t, "event.created", func() bool { return len(rcv.of("event.created")) == 1 })
+	created := rcv.of("event.created")[0]
+	if !verify(created, secret) || created.env.SpecVersion != "1.0" || created.env.WebhookDeliveryAttempt != 1 ||
+		created.env.Data.ApplicationID != cs.appID.String() || created.obj["id"] != id || created.obj["title"] != "Review" ||
+		created.obj["conferencing"].(map[string]any)["provider"] != "Zoom Meeting" || created.env.Time == 0 {
+		t.Fatalf("event.created: %s", created.body)
+	}
+
+	// Rotated: the next notification is signed with the new secret only.
+	rot := e.do("POST", "/v3/webhooks/rotate-secret/"+hook, cs.key, nil)
+	newSecret := rot.data()["webhook_secret"].(string)
+	moved := start.Add(time.Hour)
+	e.expect(e.do("PUT", "/v3/grants/"+cs.cal+"/events/"+id, cs.key, map[string]any{
+		"when": map[string]any{"start_time": moved.Unix(), "end_time": moved.Add(time.Hour).Unix()}}), 200, "move")
+	waitFor(t, "event.updated", func() bool { return len(rcv.of("event.updated")) >= 1 })
+	upd := rcv.of("event.updated")[0]
+	if !verify(upd, newSecret) || verify(upd, secret) || upd.obj["when"].(map[string]any)["start_time"] != float64(moved.Unix()) {
+		t.Fatalf("event.updated (new secret %v, old %v): %s", verify(upd, newSecret), verify(upd, secret), upd.body)
+	}
+
+	e.expect(e.do("DELETE", "/v3/grants/"+cs.cal+"/events/"+id, cs.key, nil), 200, "delete")
+	waitFor(t, "event.deleted", func() bool { return len(rcv.of("event.deleted")) == 1 })
+	del := rcv.of("event.deleted")[0]
+	if !verify(del, newSecret) || del.obj["id"] != id || del.obj["grant_id"] != cs.cal || del.obj["object"] != "event" || del.obj["calendar_id"] == "" {
+		t.Fatalf("event.deleted: %s", del.body)
+	}
+	seen := map[string]bool{}
+	for _, d := range rcv.all() {
+		if seen[d.env.ID] {
+			t.Fatalf("two notifications share the id %s", d.env.ID)
+		}
+		seen[d.env.ID] = true
+	}
+	// Only what was asked for: no grant.* (the grants were made before, and were not asked for).
+	for _, d := range rcv.all() {
+		if !strings.HasPrefix(d.env.Type, "event.") {
+			t.Fatalf("a notification of a type not subscribed: %s", d.env.Type)
+		}
+	}
+	var left int
+	_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_deliveries`).Scan(&left)
+	if left != 0 {
+		t.Fatalf("%d deliveries still queued after all arrived", left)
+	}
+}
+
+// A paused destination is sent nothing, and is not sent later what
+// happened while it was paused.
+func TestPausedDestinationGetsNothing(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	rcv := newReceiver(t)
+	hook, _ := e.subscribe(cs.key, rcv, "event.created")
+	e.expect(e.do("PUT", "/v3/webhooks/"+hook, cs.key, map[string]any{"status": "pause"}), 200, "pause")
+	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
+	body := cs.eventBody("While paused", start, nil)
+	delete(body, "conferencing")
+	e.expect(e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, body), 200, "create while paused")
+	e.expect(e.do("PUT", "/v3/webhooks/"+hook, cs.key, map[string]any{"status": "active"}), 200, "resume")
+	body["title"] = "After"
+	e.expect(e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, body), 200, "create after")
+	waitFor(t, "the notification after resuming", func() bool { return len(rcv.of("event.created")) >= 1 })
+	got := rcv.of("event.created")
+	if len(got) != 1 || got[0].obj["title"] != "After" {
+		t.Fatalf("deliveries: %d, first %s", len(got), got[0].body)
+	}
+}
+
+// grant.expired fires once per grant turning invalid: a deauthorization
+// notice (even replayed), and a refused refresh (even retried).
+func TestGrantExpiredOncePerCause(t *testing.T) {
+	e := newEnv(t)
+	rcv := newReceiver(t)
+	// Deauthorization: Zoom tells us.
+	z := e.zoomApp(zoomScopes, true)
+	e.subscribe(z.key, rcv, "grant.expired", "grant.created", "grant.deleted")
+	g := e.zoomGrant(z)
+	waitFor(t, "grant.created", func() bool { return len(rcv.of("grant.created")) == 1 })
+	e.deauthorize(z)
+	waitFor(t, "grant.expired after deauthorization", func() bool { return len(rcv.of("grant.expired")) == 1 })
+	exp := rcv.of("grant.expired")[0]
+	if exp.obj["grant_id"] != g.String() || exp.obj["provider"] != "zoom" || exp.obj["grant_status"] != "invalid" ||
+		exp.obj["grant_updated_at"] == nil {
+		t.Fatalf("grant.expired: %s", exp.body)
+	}
+	// Refused refresh: the user revoked the app while we were not listening.
+	z2 := e.zoomApp(zoomScopes, false)
+	rcv2 := newReceiver(t)
+	e.subscribe(z2.key, rcv2, "grant.expired")
+	g2 := e.zoomGrant(z2)
+	resp, err := e.client.Post(e.simURL+"/_sim/users/"+z2.user.ID+"/deauthorize", "application/json",
+		strings.NewReader(`{"client_id":"`+z2.clientID+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// Its access token runs out: the next use refreshes, and Zoom refuses.
+	if _, err := e.pool.Exec(context.Background(), `UPDATE grants SET access_expires_at = now() - interval '1 hour' WHERE id = $1`, g2); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // every use after the refusal fails, without a second grant.expired
+		if _, err := e.grants.Tokens.Get(context.Background(), z2.appID, g2); err == nil {
+			t.Fatal("a revoked grant gave a token")
+		}
+	}
+	waitFor(t, "grant.expired after the refused refresh", func() bool { return len(rcv2.of("grant.expired")) == 1 })
+	// Let any duplicate arrive: the queue drains to nothing.
+	waitFor(t, "the queue to drain", func() bool {
+		var n int
+		_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_deliveries`).Scan(&n)
+		return n == 0
+	})
+	if n1, n2 := len(rcv.of("grant.expired")), len(rcv2.of("grant.expired")); n1 != 1 || n2 != 1 {
+		t.Fatalf("grant.expired: %d after deauthorization, %d after the refused refresh; want exactly one each", n1, n2)
+	}
+	if e2 := rcv2.of("grant.expired")[0]; e2.obj["grant_id"] != g2.String() || !strings.Contains(fmt.Sprint(e2.obj["reason"]), "refresh") {
+		t.Fatalf("grant.expired of the refused refresh: %s", e2.body)
+	}
+}
