@@ -174,8 +174,9 @@ type failure struct {
 	reason string
 }
 
-// send delivers a batch, 8 at a time; after the first failure it starts no
-// more (the destination's backoff begins).
+// send delivers a batch: the oldest alone, then, if it went through, the
+// rest 8 at a time; after a failure it starts no more (the destination's
+// backoff begins). A dead receiver gets one knock, not a batch.
 func (s *Store) send(ctx context.Context, d destination, batch []delivery, log *slog.Logger, beat func()) ([]int64, []failure) {
 	var (
 		mu     sync.Mutex
@@ -184,7 +185,10 @@ func (s *Store) send(ctx context.Context, d destination, batch []delivery, log *
 		wg     sync.WaitGroup
 		slots  = make(chan struct{}, concurrency)
 	)
-	for _, dl := range batch {
+	for i, dl := range batch {
+		if i == 1 {
+			wg.Wait() // the first one answers before the rest go
+		}
 		mu.Lock()
 		stop := len(failed) > 0
 		mu.Unlock()
