@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confhub/confhub/internal/await"
 	"github.com/confhub/confhub/internal/webhooks"
 )
 
@@ -358,4 +360,113 @@ func TestGrantExpiredOncePerCause(t *testing.T) {
 	if e2 := rcv2.of("grant.expired")[0]; e2.obj["grant_id"] != g2.String() || !strings.Contains(fmt.Sprint(e2.obj["reason"]), "refresh") {
 		t.Fatalf("grant.expired of the refused refresh: %s", e2.body)
 	}
+}
+
+// flakyReceiver is a receiver whose server really goes away (connections
+// refused) and comes back on the same address.
+type flakyReceiver struct {
+	*receiver
+	addr    string
+	handler http.Handler
+	srv     *http.Server
+}
+
+func newFlakyReceiver(t *testing.T) *flakyReceiver {
+	r := newReceiver(t)
+	f := &flakyReceiver{receiver: r, addr: r.srv.Listener.Addr().String(), handler: r.srv.Config.Handler}
+	r.srv.Close() // the flaky one serves on this address instead
+	f.up(t)
+	t.Cleanup(func() { f.down() })
+	return f
+}
+
+func (f *flakyReceiver) down() {
+	if f.srv != nil {
+		_ = f.srv.Close()
+		f.srv = nil
+	}
+}
+
+func (f *flakyReceiver) up(t *testing.T) {
+	t.Helper()
+	var l net.Listener
+	if !await.Until(10*time.Second, func() bool {
+		var err error
+		l, err = net.Listen("tcp", f.addr)
+		return err == nil
+	}) {
+		t.Fatalf("the receiver's address %s could not be listened on again", f.addr)
+	}
+	f.srv = &http.Server{Handler: f.handler}
+	go func() { _ = f.srv.Serve(l) }()
+}
+
+// The receiver is down (connections refused) for two minutes while 50
+// events are created; once it is back, all 50 event.created arrive, and the
+// destination never went failing: two minutes is under the 15-minute
+// threshold.
+func TestReceiverDownTwoMinutesLosesNothing(t *testing.T) {
+	t.Parallel()
+	const outage, n = 2 * time.Minute, 50
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	rcv := newFlakyReceiver(t)
+	hook, secret := e.subscribe(cs.key, rcv.receiver, "event.created")
+
+	rcv.down()
+	wentDown := time.Now()
+	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
+	ids := map[string]bool{}
+	for i := range n {
+		body := cs.eventBody(fmt.Sprintf("Offline %d", i), start.Add(time.Duration(i)*time.Hour), nil)
+		delete(body, "conferencing")
+		r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, body)
+		e.expect(r, 200, "create")
+		ids[r.data()["id"].(string)] = true
+	}
+	statuses := map[string]bool{}
+	for time.Since(wentDown) < outage {
+		statuses[e.do("GET", "/v3/webhooks/"+hook, cs.key, nil).data()["status"].(string)] = true
+		select {
+		case <-time.After(min(5*time.Second, outage-time.Since(wentDown))):
+		case <-t.Context().Done():
+			return
+		}
+	}
+	if len(rcv.all()) != 0 {
+		t.Fatal("deliveries arrived while the receiver was down")
+	}
+	var attempted int
+	_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_deliveries WHERE attempts > 0`).Scan(&attempted)
+	if attempted == 0 {
+		t.Fatal("no delivery was attempted during the outage")
+	}
+	rcv.up(t)
+	if !await.Until(3*time.Minute, func() bool { return len(rcv.of("event.created")) >= n }) {
+		t.Fatalf("%d of %d event.created arrived within 3 minutes of the receiver's return", len(rcv.of("event.created")), n)
+	}
+	got := map[string]bool{}
+	retried := 0
+	for _, d := range rcv.of("event.created") {
+		if !verify(d, secret) {
+			t.Fatalf("a delivery does not verify: %s", d.body)
+		}
+		got[d.obj["id"].(string)] = true
+		if d.env.WebhookDeliveryAttempt > 1 {
+			retried++
+		}
+	}
+	for id := range ids {
+		if !got[id] {
+			t.Fatalf("event %s's event.created never arrived", id)
+		}
+	}
+	if retried == 0 {
+		t.Error("no delivery says it was a retry (webhook_delivery_attempt > 1)")
+	}
+	statuses[e.do("GET", "/v3/webhooks/"+hook, cs.key, nil).data()["status"].(string)] = true
+	if len(statuses) != 1 || !statuses["active"] {
+		t.Fatalf("statuses seen: %v; a two-minute outage is under the failing threshold (15 minutes)", statuses)
+	}
+	t.Logf("%d notifications, %d of them retried, all arrived %v after the receiver's return", n, retried, time.Since(wentDown)-outage)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -269,6 +270,8 @@ func TestBookingWithZoom(t *testing.T) {
 		"min_cancellation_notice": 60, "additional_fields": map[string]any{"company": map[string]any{"label": "Company", "type": "text", "required": true}}}})
 	start := e.slotStart()
 	q := "?configuration_id=" + id
+	rcv := newReceiver(t)
+	_, secret := e.subscribe(cs.key, rcv, "booking.created", "booking.rescheduled", "booking.cancelled", "booking.pending")
 
 	ui := e.do("GET", "/v3/scheduling/ui-settings"+q, "", nil)
 	e.expect(ui, 200, "ui-settings")
@@ -374,6 +377,33 @@ func TestBookingWithZoom(t *testing.T) {
 	}
 	e.expect(e.do("DELETE", "/v3/scheduling/bookings/"+bookingID+q, "", nil), 409, "cancel twice")
 	e.expect(e.do("PATCH", "/v3/scheduling/bookings/"+bookingID+q, "", move), 409, "reschedule a cancelled booking")
+
+	// The application heard of each change once (in no promised order); the
+	// refused booking and the refused second cancel told nothing.
+	waitFor(t, "booking.cancelled", func() bool { return len(rcv.of("booking.cancelled")) == 1 })
+	var types []string
+	for _, d := range rcv.all() {
+		types = append(types, d.env.Type)
+		info, _ := d.obj["booking_info"].(map[string]any)
+		if !verify(d, secret) || d.obj["booking_id"] != bookingID || d.obj["booking_ref"] != bk["booking_ref"] ||
+			d.obj["configuration_id"] != id || info["event_id"] != eventID || info["additional_fields"].(map[string]any)["company"] != "Acme" {
+			t.Fatalf("%s: %s", d.env.Type, d.body)
+		}
+		want := start
+		if d.env.Type != "booking.created" {
+			want = later
+		}
+		if info["start_time"] != float64(want.Unix()) {
+			t.Fatalf("%s at %v, want %d", d.env.Type, info["start_time"], want.Unix())
+		}
+	}
+	slices.Sort(types)
+	if strings.Join(types, " ") != "booking.cancelled booking.created booking.rescheduled" {
+		t.Fatalf("booking notifications: %v", types)
+	}
+	if reason := rcv.of("booking.cancelled")[0].obj["booking_info"].(map[string]any)["cancellation_reason"]; reason != "clash" {
+		t.Fatalf("booking.cancelled reason: %v", reason)
+	}
 }
 
 func TestBookingRefusesBadInput(t *testing.T) {
@@ -484,8 +514,14 @@ func TestOrganizerConfirmation(t *testing.T) {
 		"conferencing": map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": cs.confGrant}}}})
 	start := e.slotStart()
 	q := "?configuration_id=" + id
+	rcv := newReceiver(t)
+	e.subscribe(cs.key, rcv, "booking.created", "booking.pending", "booking.cancelled")
 	r := e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(start, "g@example.com"))
 	e.expect(r, 200, "book")
+	waitFor(t, "booking.pending", func() bool { return len(rcv.of("booking.pending")) == 1 })
+	if len(rcv.of("booking.created")) != 0 {
+		t.Fatal("a pending booking was told as created")
+	}
 	if r.data()["status"] != "pending" || len(e.meetings()) != 0 {
 		t.Fatalf("pending booking: %s, %d meetings", r.Raw, len(e.meetings()))
 	}
@@ -503,6 +539,7 @@ func TestOrganizerConfirmation(t *testing.T) {
 		t.Fatalf("confirmed: %s, %d meetings", c.Raw, len(e.meetings()))
 	}
 	e.expect(e.do("GET", "/v3/grants/"+cs.cal+"/events/"+c.data()["event_id"].(string), cs.key, nil), 200, "event made")
+	waitFor(t, "booking.created on confirmation", func() bool { return len(rcv.of("booking.created")) == 1 })
 	e.expect(e.do("PUT", "/v3/scheduling/bookings/"+bid+q, "", map[string]any{"status": "confirmed", "salt": scheduler.SaltText(salt)}), 409, "confirm twice")
 
 	// Rejected: the slot is free again and nothing was made.
@@ -513,6 +550,11 @@ func TestOrganizerConfirmation(t *testing.T) {
 	e.expect(rej, 200, "reject")
 	if rej.data()["status"] != "cancelled" || len(e.meetings()) != 1 {
 		t.Fatalf("rejected: %s", rej.Raw)
+	}
+	waitFor(t, "booking.cancelled on rejection", func() bool { return len(rcv.of("booking.cancelled")) == 1 })
+	if d := rcv.of("booking.cancelled")[0]; d.obj["booking_id"] != r2.data()["booking_id"] ||
+		d.obj["booking_info"].(map[string]any)["cancellation_reason"] != "busy" {
+		t.Fatalf("booking.cancelled: %s", d.body)
 	}
 	e.expect(e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(later, "h@example.com")), 200, "rejected slot free again")
 
@@ -667,6 +709,8 @@ func TestBookingWhoseMeetingFailsIsReleased(t *testing.T) {
 	e := newEnv(t)
 	cs, q := e.publicConfiguration()
 	start := e.slotStart()
+	rcv := newReceiver(t)
+	e.subscribe(cs.key, rcv, "booking.created", "booking.cancelled", "event.created")
 	if err := e.sim.SetFaults(zoomsim.Faults{Ops: map[string]zoomsim.OpFault{zoomsim.OpCreateMeeting: {ErrorRate: 1, ErrorStatus: 400}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -685,6 +729,12 @@ func TestBookingWhoseMeetingFailsIsReleased(t *testing.T) {
 	}
 	if l := e.do("GET", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, nil); len(l.list()) != 0 {
 		t.Fatalf("a failed booking left an event: %s", l.Raw)
+	}
+	// The application heard of the booking, then of its release; of no event.
+	waitFor(t, "booking.cancelled of the released booking", func() bool { return len(rcv.of("booking.cancelled")) == 1 })
+	if got := rcv.all(); len(got) != 2 || len(rcv.of("booking.created")) != 1 ||
+		rcv.of("booking.cancelled")[0].obj["booking_info"].(map[string]any)["cancellation_reason"] == "" {
+		t.Fatalf("notifications of a released booking: %d, last %s", len(got), got[len(got)-1].body)
 	}
 	e.expect(e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(start, "g@example.com")), 200, "the slot is free again")
 }
