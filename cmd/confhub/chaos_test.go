@@ -148,6 +148,8 @@ func TestOutages(t *testing.T) {
 	}
 	// Issue 12's booking race, on the deployment the outages left behind.
 	t.Run("ConcurrentBookingsOverTwoProcesses", h.bookingRace)
+	// Issue 13's at-least-once notifications across a kill -9.
+	t.Run("NotificationsSurviveKill", h.notificationsSurviveKill)
 }
 
 // outageLength is how long each dependency stays away.
