@@ -29,7 +29,9 @@ import (
 	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 	"github.com/confhub/confhub/internal/applications"
 	"github.com/confhub/confhub/internal/pgcluster"
+	"github.com/confhub/confhub/internal/await"
 	"github.com/confhub/confhub/internal/temporalsrv"
+	"github.com/confhub/confhub/internal/webhooks"
 )
 
 // cmdBench measures event creation with Zoom autocreate against the
@@ -105,7 +107,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return benchRanges(ctx, pool, base, *rangeEvents, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "seeding %d Zoom hosts...\n", *hosts)
-	seed, err := benchSeed(ctx, pool, sim, simSrv.URL, base, *hosts)
+	seed, err := benchSeed(ctx, pool, sim, simSrv.URL, base, *hosts, "")
 	if err != nil {
 		return err
 	}
@@ -169,6 +171,21 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	// database or Temporal store than the other.
 	pairedBook, pairedCreate := measurePair(*serial, sched.book, func(i int) error { return seed.createEvent(i + 1_000_000) })
 
+	// Notifications: event creates of an application with a webhook
+	// destination (every trigger, a live receiver) and of one without,
+	// taking turns, and how long the last notification took to arrive.
+	hooked, rcv, err := benchNotified(ctx, pool, sim, simSrv.URL, base)
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	defer rcv.Close()
+	_ = measure(1, 20, hooked.createEvent) // warm up
+	delivered0 := rcv.count.Load()
+	pairedHooked, pairedPlain := measurePair(*serial, hooked.createEvent, func(i int) error { return seed.createEvent(i + 2_000_000) })
+	lastCreate := time.Now()
+	arrived := waitCount(&rcv.count, delivered0+int64(*serial), time.Minute)
+	lag := time.Since(lastCreate)
+
 	fmt.Fprintf(stdout, "\nconfhub bench: Zoom latency %v, %d hosts, GOMAXPROCS=%d, Temporal store %s\n\n", *latency, *hosts, runtimeProcs(), *store)
 	fmt.Fprintf(stdout, "%-8s %4s %6s %9s %9s %9s %15s %13s %7s\n", "what", "conc", "n", "req/s", "p50", "p99", "p50-zoom", "creates/event", "errors")
 	var ours, fl, booked map[int]result = map[int]result{}, map[int]result{}, map[int]result{}
@@ -196,6 +213,10 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		ms(pairedBook.p50), ms(pairedCreate.p50), ms(pairedBook.p50-*latency), ms(pairedCreate.p50-*latency), ms(pairedBook.p50-pairedCreate.p50))
 	fmt.Fprintf(stdout, "booking throughput at concurrency 32, bookings / floor: %.2f; bookings / event creates: %.2f\n",
 		booked[32].rps/fl[32].rps, booked[32].rps/ours[32].rps)
+	fmt.Fprintf(stdout, "event creation with a webhook destination vs without, taking turns at concurrency 1 (n=%d each, %d+%d errors): "+
+		"p50 %.1f ms vs %.1f ms: %+.1f ms; %d of %d event.created delivered, the last %v after the last create\n",
+		pairedHooked.n, pairedHooked.errors, pairedPlain.errors, ms(pairedHooked.p50), ms(pairedPlain.p50), ms(pairedHooked.p50-pairedPlain.p50),
+		arrived-delivered0, *serial, lag.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "availability, 30 days, %d participants, %d busy events (n=%d, %d errors): p50 %.2f ms, p99 %.2f ms (target p50 <= 20 ms)\n",
 		availParticipants, sched.busy, avail.n, avail.errors, ms(avail.p50), ms(avail.p99))
 	if *only == "create" {
@@ -350,26 +371,27 @@ func (b *benchState) createEvent(i int) error {
 
 // benchSeed makes an application with a Zoom connector, a virtual-calendar
 // grant and one Zoom grant per simulated host (each host its own account).
-func benchSeed(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, simURL, base string, hosts int) (*benchState, error) {
-	_, key, err := applications.NewStore(pool).Create(ctx, "bench")
+// tag tells the applications of one run apart.
+func benchSeed(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, simURL, base string, hosts int, tag string) (*benchState, error) {
+	_, key, err := applications.NewStore(pool).Create(ctx, "bench"+tag)
 	if err != nil {
 		return nil, err
 	}
 	b := &benchState{base: base, key: key, start: time.Now().Add(24 * time.Hour).Truncate(time.Hour),
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}, Timeout: time.Minute}}
 	c := apiClient{base: base, key: key, http: b.http}
-	app, redirect := zoom.App{ClientID: "bench-client", ClientSecret: "bench-secret"}, "https://bench.invalid/cb"
+	app, redirect := zoom.App{ClientID: "bench-client" + tag, ClientSecret: "bench-secret"}, "https://bench.invalid/cb"
 	if err := c.registerConnectors(app); err != nil {
 		return nil, err
 	}
-	if b.cal, err = c.connectCalendar("bench-room"); err != nil {
+	if b.cal, err = c.connectCalendar("bench-room" + tag); err != nil {
 		return nil, err
 	}
 	if err := simApp(sim, app, redirect); err != nil {
 		return nil, err
 	}
 	for i := range hosts {
-		u, err := sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("host-%d@bench.invalid", i), Plan: "business"})
+		u, err := sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("host-%d%s@bench.invalid", i, tag), Plan: "business"})
 		if err != nil {
 			return nil, err
 		}
@@ -383,3 +405,40 @@ func benchSeed(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, simURL
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// benchReceiver is an application's webhook endpoint that answers at once
+// and counts what it gets.
+type benchReceiver struct {
+	*httptest.Server
+	count atomic.Int64
+}
+
+// benchNotified seeds a second application whose destination (every
+// trigger) is a local receiver.
+func benchNotified(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, simURL, base string) (*benchState, *benchReceiver, error) {
+	st, err := benchSeed(ctx, pool, sim, simURL, base, 8, "-notified")
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &benchReceiver{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodGet {
+			_, _ = io.WriteString(w, req.URL.Query().Get("challenge"))
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		r.count.Add(1)
+	}))
+	c := apiClient{base: base, key: st.key, http: st.http}
+	if _, err := c.post("/v3/webhooks", map[string]any{"trigger_types": webhooks.Triggers, "webhook_url": r.URL + "/hook"}); err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return st, r, nil
+}
+
+// waitCount waits until n reaches want (or within passes) and returns it.
+func waitCount(n *atomic.Int64, want int64, within time.Duration) int64 {
+	await.Until(within, func() bool { return n.Load() >= want })
+	return n.Load()
+}

@@ -147,7 +147,7 @@ func TestBrowserBooking(t *testing.T) {
 	_ = os.Chmod(dir, 0o755)
 	// dev runs in this package's directory: the bundle is the repository's.
 	t.Setenv("CONFHUB_WEB_ELEMENTS_DIR", tb.bundleDir)
-	d := startDev(t, dir, freePorts(t, 4))
+	d := startDev(t, dir, freePorts(t, 5))
 	defer d.shutdown(t)
 	env := readEnvFile(t, filepath.Join(dir, ".confhub", "demo.env"))
 	pageURL := env["BOOKING_PAGE_URL"]

@@ -22,6 +22,7 @@ import (
 	"github.com/confhub/confhub/internal/pgcluster"
 	"github.com/confhub/confhub/internal/telemetry"
 	"github.com/confhub/confhub/internal/temporalsrv"
+	"github.com/confhub/confhub/internal/webhooks"
 )
 
 // The dev stack's simulated Zoom: one app and one Pro user, with fixed ids
@@ -37,7 +38,7 @@ const (
 type devStack struct {
 	dir, api, temporal, namespace, ui, sim    string
 	appID, key, calGrant, calendar, zoomGrant string
-	demoConfig                                string
+	demoConfig, webhooks                      string
 	start                                     time.Time
 }
 
@@ -57,6 +58,7 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	temporalAddr := fs.String("temporal-addr", "127.0.0.1:7233", "the embedded Temporal server's gRPC address")
 	uiAddr := fs.String("temporal-ui-addr", "127.0.0.1:8233", "the Temporal Web UI's address (off: no UI)")
 	simAddr := fs.String("zoomsim-addr", "127.0.0.1:9090", "the Zoom simulator's address")
+	hookAddr := fs.String("webhook-receiver-addr", "127.0.0.1:8099", "where a local webhook receiver prints the demo application's notifications (off: none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -87,8 +89,8 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	// Every port is checked before anything starts, so that a second `make
 	// run` says which one is taken instead of half starting.
 	for _, p := range []struct{ name, addr string }{{"CONFHUB_HTTP_ADDR", httpAddr}, {"--temporal-addr", *temporalAddr},
-		{"--temporal-ui-addr", *uiAddr}, {"--zoomsim-addr", *simAddr}} {
-		if p.addr == "off" && p.name == "--temporal-ui-addr" {
+		{"--temporal-ui-addr", *uiAddr}, {"--zoomsim-addr", *simAddr}, {"--webhook-receiver-addr", *hookAddr}} {
+		if p.addr == "off" && (p.name == "--temporal-ui-addr" || p.name == "--webhook-receiver-addr") {
 			continue
 		}
 		if err := portFree(p.addr); err != nil {
@@ -173,12 +175,18 @@ func cmdDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	var hooks *devReceiver
+	if *hookAddr != "off" {
+		if hooks, err = startDevReceiver(ctx, *hookAddr, stdout); err != nil {
+			return err
+		}
+	}
 	err = runService(ctx, cfg, pool, log, "all", func(addr string) {
 		// The server answers once this returns: seed from another goroutine.
 		go func() {
 			st := &devStack{dir: dir, api: cfg.PublicURL, temporal: ts.Frontend(), namespace: "default", ui: ts.UIURL(), sim: simURL,
 				appID: appID, key: apiKey, start: time.Now().UTC().Add(24 * time.Hour).Truncate(24 * time.Hour).Add(15 * time.Hour)}
-			if err := devSeed(ctx, st, zapp, simURL); err != nil {
+			if err := devSeed(ctx, st, zapp, simURL, hooks); err != nil {
 				cancel(fmt.Errorf("seeding the demo data: %w", err))
 				return
 			}
@@ -258,7 +266,7 @@ func devZoomApp(dir string) (zoom.App, error) {
 // devSeed makes (or finds again: every step is idempotent) the Zoom
 // connector, the virtual calendar, the Zoom grant and the demo booking
 // configuration, through the API.
-func devSeed(ctx context.Context, st *devStack, app zoom.App, simURL string) error {
+func devSeed(ctx context.Context, st *devStack, app zoom.App, simURL string, hooks *devReceiver) error {
 	c := apiClient{base: st.api, key: st.key, http: &http.Client{Timeout: 30 * time.Second}}
 	if err := c.registerConnectors(app); err != nil {
 		return err
@@ -275,8 +283,19 @@ func devSeed(ctx context.Context, st *devStack, app zoom.App, simURL string) err
 	if st.zoomGrant, err = c.connectZoom(ctx, simURL, app, st.api+"/v3/connect/callback", devZoomEmail); err != nil {
 		return err
 	}
-	st.demoConfig, err = c.demoConfiguration(st.calGrant, devCalendarUser, st.calendar, st.zoomGrant)
-	return err
+	if st.demoConfig, err = c.demoConfiguration(st.calGrant, devCalendarUser, st.calendar, st.zoomGrant); err != nil {
+		return err
+	}
+	if hooks == nil {
+		return nil
+	}
+	secret, err := c.devWebhook(hooks.url, webhooks.Triggers)
+	if err != nil {
+		return err
+	}
+	hooks.setSecret(secret)
+	st.webhooks = hooks.url
+	return nil
 }
 
 // bookingPage is the hosted booking page of the demo configuration.
@@ -326,6 +345,9 @@ Create an event with a Zoom meeting, move it, delete it:
 		st.bookingPage(), st.demoConfig)
 	for _, c := range st.curls() {
 		b.WriteString(c + "\n")
+	}
+	if st.webhooks != "" {
+		fmt.Fprintf(&b, "\nNotifications (every trigger) go to the local receiver at %s; it prints each below, as \"webhook  <type> ...\".\n", st.webhooks)
 	}
 	fmt.Fprintf(&b, "\nThe same values are in %s for scripts.\n\n", filepath.Join(st.dir, "demo.env"))
 	return b.String()

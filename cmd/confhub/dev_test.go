@@ -50,7 +50,7 @@ func startDev(t *testing.T, dir string, ports []string, extra ...string) *devRun
 	t.Helper()
 	d := &devRun{out: &syncBuffer{}, errs: &syncBuffer{}, done: make(chan error, 1), simURL: "http://" + ports[3]}
 	args := append([]string{"dev", "--data-dir", filepath.Join(dir, ".confhub"), "--temporal-addr", ports[1],
-		"--temporal-ui-addr", ports[2], "--zoomsim-addr", ports[3]}, extra...)
+		"--temporal-ui-addr", ports[2], "--zoomsim-addr", ports[3], "--webhook-receiver-addr", ports[4]}, extra...)
 	d.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	d.cmd.Env = append(os.Environ(), "CONFHUB_TEST_MAIN="+strings.Join(args, "\x1f"), "CONFHUB_HTTP_ADDR="+ports[0], "CONFHUB_LOG_LEVEL=warn")
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.errs
@@ -179,7 +179,7 @@ func TestDevQuickstart(t *testing.T) {
 	// The postgres user passes through to its cluster.
 	_ = os.Chmod(filepath.Dir(dir), 0o755)
 	_ = os.Chmod(dir, 0o755)
-	ports := freePorts(t, 4)
+	ports := freePorts(t, 5)
 	d := startDev(t, dir, ports)
 
 	var curls []string
@@ -211,6 +211,15 @@ func TestDevQuickstart(t *testing.T) {
 	}
 	bash(t, dir, curls[2])
 	waitUntil(t, "the meeting to be deleted with its event", func() bool { return len(simMeetings(t, d.simURL)) == 0 })
+	// The local receiver printed the three notifications, each verified.
+	for _, typ := range []string{"event.created", "event.updated", "event.deleted"} {
+		waitUntil(t, "the receiver to print "+typ, func() bool {
+			return regexp.MustCompile(`(?m)^webhook  `+regexp.QuoteMeta(typ)+` +id=`+regexp.QuoteMeta(created["id"].(string))+`.*signature verified\)$`).MatchString(d.out.String())
+		})
+	}
+	if strings.Contains(d.out.String(), "DID NOT VERIFY") {
+		t.Fatalf("a notification did not verify:\n%s", d.out.String())
+	}
 
 	// The README's walkthrough, exactly as written.
 	walk := regexp.MustCompile("(?s)<!-- walkthrough -->\\s*```sh\n(.*?)```").FindSubmatch(readme)
@@ -244,7 +253,8 @@ func TestDevQuickstart(t *testing.T) {
 	// The curls' times are computed at each start (tomorrow 15:00 UTC): a
 	// restart on another UTC day prints other times, never other credentials.
 	times := regexp.MustCompile(`"(start|end)_time":\d+`)
-	timeless := func(s string) string { return times.ReplaceAllString(s, `"${1}_time":N`) }
+	received := regexp.MustCompile(`(?m)^webhook  .*\n`)
+	timeless := func(s string) string { return received.ReplaceAllString(times.ReplaceAllString(s, `"${1}_time":N`), "") }
 	if timeless(d.out.String()) != timeless(summary[strings.Index(summary, "\nconfhub dev is running"):]) {
 		t.Fatalf("a restart printed other credentials:\nbefore: %s\nafter: %s", summary, d.out.String())
 	}
