@@ -214,7 +214,7 @@ func TestDevQuickstart(t *testing.T) {
 	// The local receiver printed the three notifications, each verified.
 	for _, typ := range []string{"event.created", "event.updated", "event.deleted"} {
 		waitUntil(t, "the receiver to print "+typ, func() bool {
-			return regexp.MustCompile(`(?m)^webhook  `+regexp.QuoteMeta(typ)+` +id=`+regexp.QuoteMeta(created["id"].(string))+`.*signature verified\)$`).MatchString(d.out.String())
+			return regexp.MustCompile(`(?m)^webhook  ` + regexp.QuoteMeta(typ) + ` +id=` + regexp.QuoteMeta(created["id"].(string)) + `.*signature verified\)$`).MatchString(d.out.String())
 		})
 	}
 	if strings.Contains(d.out.String(), "DID NOT VERIFY") {
@@ -254,7 +254,9 @@ func TestDevQuickstart(t *testing.T) {
 	// restart on another UTC day prints other times, never other credentials.
 	times := regexp.MustCompile(`"(start|end)_time":\d+`)
 	received := regexp.MustCompile(`(?m)^webhook  .*\n`)
-	timeless := func(s string) string { return received.ReplaceAllString(times.ReplaceAllString(s, `"${1}_time":N`), "") }
+	timeless := func(s string) string {
+		return received.ReplaceAllString(times.ReplaceAllString(s, `"${1}_time":N`), "")
+	}
 	if timeless(d.out.String()) != timeless(summary[strings.Index(summary, "\nconfhub dev is running"):]) {
 		t.Fatalf("a restart printed other credentials:\nbefore: %s\nafter: %s", summary, d.out.String())
 	}
