@@ -2,12 +2,17 @@ package api_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -469,4 +474,44 @@ func TestReceiverDownTwoMinutesLosesNothing(t *testing.T) {
 		t.Fatalf("statuses seen: %v; a two-minute outage is under the failing threshold (15 minutes)", statuses)
 	}
 	t.Logf("%d notifications, %d of them retried, all arrived %v after the receiver's return", n, retried, time.Since(wentDown)-outage)
+}
+
+// The README's few lines that verify a signature, run as written (node)
+// on a real delivery: they accept it, and refuse it altered or under
+// another secret.
+func TestReadmeSignatureCheck(t *testing.T) {
+	_, node := nodeSDK(t)
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)x-nylas-signature.*?```js\n(.*?)```").FindSubmatch(readme)
+	if block == nil {
+		t.Fatal("the README shows no JavaScript signature check after x-nylas-signature")
+	}
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	rcv := newReceiver(t)
+	_, secret := e.subscribe(cs.key, rcv, "event.created")
+	body := cs.eventBody("Verified", time.Now().Add(24*time.Hour).Truncate(time.Second), nil)
+	delete(body, "conferencing")
+	e.expect(e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, body), 200, "create")
+	waitFor(t, "event.created", func() bool { return len(rcv.of("event.created")) == 1 })
+	d := rcv.of("event.created")[0]
+	script := string(block[1]) + fmt.Sprintf(`
+const body = Buffer.from(%q, 'base64');
+const altered = Buffer.from(body.toString().replace('Verified', 'Verifiee'));
+console.log([verified(body, %q, %q), verified(altered, %q, %q), verified(body, %q, 'another-secret')].join(' '));
+`, base64.StdEncoding.EncodeToString(d.body), d.sig, secret, d.sig, secret, d.sig)
+	f := filepath.Join(t.TempDir(), "check.js")
+	if err := os.WriteFile(f, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(node, f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README's check does not run: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "true false false" {
+		t.Fatalf("the README's check says %q for (the delivery, altered, another secret), want \"true false false\"", got)
+	}
 }
