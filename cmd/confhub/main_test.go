@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"github.com/confhub/confhub/internal/pgcluster"
 	"github.com/confhub/confhub/internal/pgtest"
 	"github.com/confhub/confhub/internal/vault"
+	"github.com/confhub/confhub/internal/webhooks"
 )
 
 func TestMain(m *testing.M) {
@@ -316,14 +319,34 @@ func TestKeysRotateMovesEverySecretToTheActiveKey(t *testing.T) {
 		}
 	}
 
+	// And a webhook destination's signing secret.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.URL.Query().Get("challenge"))
+	}))
+	defer echo.Close()
+	hookURL, triggers := echo.URL, []string{webhooks.EventCreated}
+	hook, hookSecret, err := webhooks.NewStore(pool, old, nil, nil).Create(ctx, appIDs[0], webhooks.Input{TriggerTypes: &triggers, WebhookURL: &hookURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	env["CONFHUB_ENCRYPTION_KEYS"] = k2 + "," + k1
 	stdout, _, err := runCmd(t, env, "keys", "rotate")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var res map[string]any
-	if err := json.Unmarshal([]byte(stdout), &res); err != nil || res["rotated"] != float64(4) || res["active_key"] != "k2" {
-		t.Fatalf("rotate output %q (%v), want 4 rotated to k2", stdout, err)
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil || res["rotated"] != float64(5) || res["active_key"] != "k2" {
+		t.Fatalf("rotate output %q (%v), want 5 rotated to k2", stdout, err)
+	}
+	var sealed string
+	if err := pool.QueryRow(ctx, `SELECT secret_enc FROM webhooks WHERE id = $1`, hook.ID).Scan(&sealed); err != nil {
+		t.Fatal(err)
+	}
+	onlyK2, _ := vault.ParseKeys(k2)
+	if got, err := onlyK2.Open(sealed, vault.Binding{ApplicationID: appIDs[0].String(), Table: "webhooks", RowID: hook.ID.String(),
+		Column: "secret_enc"}); err != nil || got != hookSecret {
+		t.Fatalf("the webhook secret after rotation: %v", err)
 	}
 	var stale int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM connectors WHERE client_secret_enc NOT LIKE 'v1:k2:%' OR secret_token_enc NOT LIKE 'v1:k2:%'`).Scan(&stale); err != nil || stale != 0 {

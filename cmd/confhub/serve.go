@@ -19,6 +19,7 @@ import (
 	"github.com/confhub/confhub/internal/stack"
 	"github.com/confhub/confhub/internal/telemetry"
 	"github.com/confhub/confhub/internal/vault"
+	"github.com/confhub/confhub/internal/webhooks"
 )
 
 const shutdownGrace = 20 * time.Second
@@ -198,5 +199,6 @@ func encryptedColumns() []vault.Column {
 	var cols []vault.Column
 	cols = append(cols, connectors.EncryptedColumns...)
 	cols = append(cols, grants.EncryptedColumns...)
+	cols = append(cols, webhooks.EncryptedColumns...)
 	return cols
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/confhub/confhub/internal/vault"
 )
 
 // Statuses of a destination, as Nylas names them.
@@ -93,3 +95,6 @@ type Envelope struct {
 		Object        json.RawMessage `json:"object"`
 	} `json:"data"`
 }
+
+// EncryptedColumns are this package's sealed columns, for key rotation.
+var EncryptedColumns = []vault.Column{{Table: "webhooks", Column: "secret_enc"}}
