@@ -186,7 +186,10 @@ func TestDeleteEventRemovesItsMeeting(t *testing.T) {
 	e.expect(e.do("GET", path, cs.key, nil), 404, "deleted event")
 	waitFor(t, "the meeting to be deleted", func() bool { return len(e.meetings()) == 0 })
 
-	// A meeting that cannot be deleted (its grant was deauthorized) is recorded.
+	// A meeting that cannot be deleted (its grant was deauthorized) is
+	// recorded, and the application told once.
+	rcv := newReceiver(t)
+	e.subscribe(cs.key, rcv, "conferencing.orphaned")
 	r = e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Stuck", time.Now().Add(time.Hour), nil))
 	e.expect(r, 200, "create")
 	meetingID := r.data()["conferencing"].(map[string]any)["details"].(map[string]any)["meeting_code"]
@@ -199,6 +202,11 @@ func TestDeleteEventRemovesItsMeeting(t *testing.T) {
 		return len(o.list()) == 1 && o.list()[0].(map[string]any)["meeting_id"] == meetingID &&
 			strings.Contains(o.list()[0].(map[string]any)["reason"].(string), "invalid")
 	})
+	waitFor(t, "conferencing.orphaned", func() bool { return len(rcv.of("conferencing.orphaned")) == 1 })
+	if o := rcv.of("conferencing.orphaned")[0].obj; o["meeting_id"] != meetingID || o["conf_grant_id"] != cs.confGrant ||
+		o["event_id"] != r.data()["id"] || !strings.Contains(fmt.Sprint(o["reason"]), "invalid") {
+		t.Fatalf("conferencing.orphaned: %v", o)
+	}
 }
 
 func TestZoomFailuresLeaveNothingBehind(t *testing.T) {

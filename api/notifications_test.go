@@ -515,3 +515,31 @@ console.log([verified(body, %q, %q), verified(altered, %q, %q), verified(body, %
 		t.Fatalf("the README's check says %q for (the delivery, altered, another secret), want \"true false false\"", got)
 	}
 }
+
+// grant.created, grant.updated (a rename, a reconnection of the same Zoom
+// user) and grant.deleted, each once.
+func TestGrantNotifications(t *testing.T) {
+	e := newEnv(t)
+	z := e.zoomApp(zoomScopes, false)
+	rcv := newReceiver(t)
+	_, secret := e.subscribe(z.key, rcv, "grant.created", "grant.updated", "grant.deleted")
+	g := e.connectByToken(z)
+	waitFor(t, "grant.created", func() bool { return len(rcv.of("grant.created")) == 1 })
+	if c := rcv.of("grant.created")[0]; !verify(c, secret) || c.obj["grant_id"] != g.String() || c.obj["provider"] != "zoom" ||
+		c.obj["email"] != z.user.Email || c.obj["grant_status"] != "valid" {
+		t.Fatalf("grant.created: %s", c.body)
+	}
+	e.expect(e.do("PATCH", "/v3/grants/"+g.String(), z.key, map[string]any{"name": "Renamed"}), 200, "rename")
+	if again := e.connectByToken(z); again != g {
+		t.Fatalf("reconnecting made another grant %s", again)
+	}
+	waitFor(t, "two grant.updated", func() bool { return len(rcv.of("grant.updated")) == 2 })
+	e.expect(e.do("DELETE", "/v3/grants/"+g.String(), z.key, nil), 200, "delete")
+	waitFor(t, "grant.deleted", func() bool { return len(rcv.of("grant.deleted")) == 1 })
+	if d := rcv.of("grant.deleted")[0]; d.obj["grant_id"] != g.String() {
+		t.Fatalf("grant.deleted: %s", d.body)
+	}
+	if n := len(rcv.of("grant.created")); n != 1 {
+		t.Fatalf("%d grant.created for one grant", n)
+	}
+}
