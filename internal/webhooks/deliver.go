@@ -272,8 +272,10 @@ func (s *Store) post(ctx context.Context, d destination, dl delivery) error {
 func (s *Store) record(ctx context.Context, id uuid.UUID, ok []int64, failed []failure) (health, error) {
 	var h health
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// NO KEY: a change recording a delivery for this destination (its
+		// foreign key takes a key-share lock) does not wait for this.
 		err := tx.QueryRow(ctx, `SELECT status, bad_since, bad_count, good_count, retry_at, backoff_step FROM webhooks
-			WHERE id = $1 FOR UPDATE`, id).Scan(&h.Status, &h.BadSince, &h.Bad, &h.Good, &h.RetryAt, &h.Step)
+			WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&h.Status, &h.BadSince, &h.Bad, &h.Good, &h.RetryAt, &h.Step)
 		if errors.Is(err, pgx.ErrNoRows) {
 			h.Status = ""
 			return nil // deleted meanwhile; its deliveries went with it
