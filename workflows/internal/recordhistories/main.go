@@ -29,18 +29,26 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	commonpb "go.temporal.io/api/common/v1"
 	enums "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
+	"google.golang.org/grpc"
 
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/events"
 	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/await"
+	"github.com/confhub/confhub/internal/outbox"
+	"github.com/confhub/confhub/internal/webhooks"
 	"github.com/confhub/confhub/workflows"
 )
 
@@ -59,6 +67,35 @@ type scenario struct {
 	name  string
 	setup func(f *fakes) // scripts the fakes
 	start func(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error)
+	// drive, when set, acts on the running workflow (signals it, or ends
+	// one that never ends by itself) before its end is awaited.
+	drive func(ctx context.Context, c client.Client, run client.WorkflowRun, f *fakes) error
+	// skipTime: the server skips the workflow's timers whenever it waits
+	// on nothing else, so that a wait of minutes is recorded in moments.
+	// The history is the one real time would give, plus events a worker
+	// ignores (WorkflowExecutionTimeSkippingTransitioned).
+	skipTime bool
+	// timeout bounds the run (default 2 minutes).
+	timeout time.Duration
+}
+
+// skipTimeKey marks the context of a start whose workflow skips time.
+type skipTimeKey struct{}
+
+// enableTimeSkipping asks the server to skip the time of the workflows
+// started with a context marked by skipTimeKey. The SDK cannot ask for it
+// (the server's time skipping is newer than SDK v1.50), so it is added to
+// the start request on its way out.
+func enableTimeSkipping(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if ctx.Value(skipTimeKey{}) != nil {
+		switch r := req.(type) {
+		case *workflowservice.StartWorkflowExecutionRequest:
+			r.TimeSkippingConfig = &commonpb.TimeSkippingConfig{Enabled: true}
+		case *workflowservice.SignalWithStartWorkflowExecutionRequest:
+			r.TimeSkippingConfig = &commonpb.TimeSkippingConfig{Enabled: true}
+		}
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
 func run(out, only string) error {
@@ -66,9 +103,14 @@ func run(out, only string) error {
 		return err
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	ts := temporaltest.NewServer()
+	ts := temporaltest.NewServer(temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
+		// temporaltest's own setting: this client replaces temporaltest's.
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+		dynamicconfig.WorkflowTimeSkippingEnabled.Key():             []dynamicconfig.ConstrainedValue{{Value: true}},
+	})))
 	defer ts.Stop()
-	c := ts.NewClientWithOptions(client.Options{Logger: tlog.NewStructuredLogger(quiet)})
+	c := ts.NewClientWithOptions(client.Options{Logger: tlog.NewStructuredLogger(quiet),
+		ConnectionOptions: client.ConnectionOptions{DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(enableTimeSkipping)}}})
 	defer c.Close()
 	ctx := context.Background()
 	for _, sc := range scenarios() {
@@ -81,13 +123,25 @@ func run(out, only string) error {
 		}
 		queue := "record-" + sc.name
 		w := workflows.NewWorker(c, queue, &workflows.Activities{Events: f, Meetings: f, Tokens: f, Grants: f, Zoom: f, Bookings: f,
-			Now: func() time.Time { return f.now }, Log: quiet})
+			Outbox: f, Webhooks: f, Temporal: c, Now: func() time.Time { return f.now }, Log: quiet})
 		if err := w.Start(); err != nil {
 			return err
 		}
+		timeout := sc.timeout
+		if timeout == 0 {
+			timeout = 2 * time.Minute
+		}
 		opts := client.StartWorkflowOptions{ID: sc.name + "-" + uuid.NewString(), TaskQueue: queue, EnableEagerStart: true,
-			WorkflowExecutionTimeout: 2 * time.Minute, WorkflowTaskTimeout: 3 * time.Second}
-		run, err := sc.start(ctx, c, opts, f)
+			WorkflowExecutionTimeout: timeout, WorkflowTaskTimeout: 3 * time.Second}
+		sctx := ctx
+		if sc.skipTime {
+			sctx = context.WithValue(ctx, skipTimeKey{}, true)
+		}
+		began := time.Now()
+		run, err := sc.start(sctx, c, opts, f)
+		if err == nil && sc.drive != nil {
+			err = sc.drive(ctx, c, run, f)
+		}
 		if err != nil {
 			w.Stop()
 			return fmt.Errorf("%s: %w", sc.name, err)
@@ -120,7 +174,7 @@ func run(out, only string) error {
 		if werr != nil {
 			outcome = "failed: " + werr.Error()
 		}
-		fmt.Printf("%-32s %3d events  %s\n", sc.name, len(h.Events), outcome)
+		fmt.Printf("%-32s %3d events  %s (in %v)\n", sc.name, len(h.Events), outcome, time.Since(began).Round(time.Second))
 	}
 	return nil
 }
@@ -144,6 +198,7 @@ var (
 	app        = uuid.MustParse("33333333-3333-4333-8333-333333333333")
 	calGrant   = uuid.MustParse("44444444-4444-4444-8444-444444444444")
 	calendar   = uuid.MustParse("55555555-5555-4555-8555-555555555555")
+	webhook    = uuid.MustParse("66666666-6666-4666-8666-666666666666")
 )
 
 func newEvent(f *fakes) events.Event {
@@ -213,7 +268,7 @@ func bookedWithZoom(ctx context.Context, c client.Client, o client.StartWorkflow
 func scenarios() []scenario {
 	var s []scenario
 	add := func(name string, setup func(*fakes), start func(context.Context, client.Client, client.StartWorkflowOptions, *fakes) (client.WorkflowRun, error)) {
-		s = append(s, scenario{name, setup, start})
+		s = append(s, scenario{name: name, setup: setup, start: start})
 	}
 	withTarget := func(extra func(*fakes)) func(*fakes) {
 		return func(f *fakes) {
@@ -305,7 +360,102 @@ func scenarios() []scenario {
 		return c.ExecuteWorkflow(ctx, o, workflows.GrantHealth, workflows.GrantHealthInput{V: workflows.ContractVersion,
 			IdleAfter: 7 * 24 * time.Hour, BatchSize: 2, MaxBatches: 5})
 	})
+	// WebhookDeliveries, started as the listener starts it: signal-with-start
+	// (so the first batch is always followed by another, for the wake).
+	s = append(s, scenario{name: "webhook-deliver-idle", skipTime: true, timeout: webhookTimeout,
+		setup: func(f *fakes) { f.batches = []webhooks.BatchResult{{Delivered: 3}} }, start: wakeWebhook})
+	// The receiver fails: the destination backs off, the workflow sleeps to
+	// its retry time, the next batch goes through.
+	s = append(s, scenario{name: "webhook-deliver-backoff", skipTime: true, timeout: webhookTimeout,
+		setup: func(f *fakes) {
+			f.batches = []webhooks.BatchResult{{Failed: 1, RetryAt: f.now.Add(time.Minute)}, {Delivered: 1}}
+		}, start: wakeWebhook})
+	// A new notification's wake arrives while a batch is out, and the batch
+	// backs off: the wake does not cut the backoff short (it is drained
+	// after the batch), the workflow still sleeps until the retry time.
+	s = append(s, scenario{name: "webhook-deliver-backoff-woken", skipTime: true, timeout: webhookTimeout,
+		setup: func(f *fakes) {
+			f.batches = []webhooks.BatchResult{{Failed: 1, RetryAt: f.now.Add(time.Minute)}, {Delivered: 2}}
+			f.holdBatch = 1
+		}, start: wakeWebhook,
+		drive: func(ctx context.Context, c client.Client, run client.WorkflowRun, f *fakes) error {
+			select {
+			case <-f.inBatch:
+			case <-time.After(time.Minute):
+				return errors.New("the first batch did not start within a minute")
+			}
+			defer close(f.release)
+			return c.SignalWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.WakeWebhookSignal, nil)
+		}})
+	// Woken while idle (a new notification): a full batch, more waiting, then
+	// the destination is paused.
+	s = append(s, scenario{name: "webhook-deliver-woken", timeout: webhookTimeout,
+		setup: func(f *fakes) {
+			f.batches = []webhooks.BatchResult{{Delivered: 1}, {}, {Delivered: 100, More: true}, {Stop: true}}
+		}, start: wakeWebhook,
+		drive: func(ctx context.Context, c client.Client, run client.WorkflowRun, f *fakes) error {
+			if err := awaitEvent(ctx, c, run, enums.EVENT_TYPE_TIMER_STARTED, 1); err != nil {
+				return fmt.Errorf("the idle wait: %w", err)
+			}
+			return c.SignalWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.WakeWebhookSignal, nil)
+		}})
+	// Sweeper: a sweep that wakes a stalled destination's deliverer, and the
+	// next. The sweeper never ends by itself: once the second sweep sleeps
+	// it is terminated, which replay takes as the history's end.
+	s = append(s, scenario{name: "sweeper-wakes-webhooks",
+		setup: func(f *fakes) {
+			f.stalled = []uuid.UUID{webhook}
+			f.batches = []webhooks.BatchResult{{Stop: true}} // the woken deliverer's
+		},
+		start: func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+			return c.ExecuteWorkflow(ctx, o, workflows.Sweeper, workflows.DefaultSweeper)
+		},
+		drive: func(ctx context.Context, c client.Client, run client.WorkflowRun, f *fakes) error {
+			if err := awaitEvent(ctx, c, run, enums.EVENT_TYPE_TIMER_STARTED, 2); err != nil {
+				return fmt.Errorf("the sweeps: %w", err)
+			}
+			// The deliverer it woke ends on its own (Stop) before the worker goes.
+			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			if err := c.GetWorkflow(wctx, workflows.WebhookID(webhook), "").Get(wctx, nil); err != nil {
+				return fmt.Errorf("the woken deliverer: %w", err)
+			}
+			return c.TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "recordhistories: two sweeps recorded")
+		}})
 	return s
+}
+
+// webhookTimeout outlasts the deliverer's idle wait, should the server not
+// skip it.
+const webhookTimeout = 15 * time.Minute
+
+// wakeWebhook starts a deliverer as workflows.WakeWebhook does, with the
+// recorder's options.
+func wakeWebhook(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+	return c.SignalWithStartWorkflow(ctx, o.ID, workflows.WakeWebhookSignal, nil, o, workflows.WebhookDeliveries,
+		workflows.WebhookInput{V: workflows.ContractVersion, WebhookID: webhook})
+}
+
+// awaitEvent waits until the run's history has n events of the type.
+func awaitEvent(ctx context.Context, c client.Client, run client.WorkflowRun, typ enums.EventType, n int) error {
+	var err error
+	seen := await.Until(time.Minute, func() bool {
+		var h *historypb.History
+		if h, err = history(ctx, c, run.GetID(), run.GetRunID()); err != nil {
+			return true
+		}
+		count := 0
+		for _, e := range h.Events {
+			if e.GetEventType() == typ {
+				count++
+			}
+		}
+		return count >= n
+	})
+	if err == nil && !seen {
+		err = fmt.Errorf("not %d %s within a minute", n, typ)
+	}
+	return err
 }
 
 // fakes stand in for the stores, the token source and Zoom, scripted per scenario.
@@ -335,11 +485,21 @@ type fakes struct {
 	// activity) fail, the durable deletion's (a regular activity) succeed.
 	compensationFails bool
 	idleBatches       int
+	// batches are the results of the deliverers' batches, in turn; once
+	// they are spent a batch finds nothing to deliver.
+	batches []webhooks.BatchResult
+	// holdBatch: that batch (1 for the first) tells inBatch it has begun
+	// and ends only once release is closed.
+	holdBatch        int
+	inBatch, release chan struct{}
+	deliverCalls     int
+	stalled          []uuid.UUID // the destinations the sweeper finds stalled
 }
 
 func newFakes() *fakes {
 	return &fakes{now: time.Now().UTC().Truncate(time.Second), events: map[uuid.UUID]events.Event{},
-		meetings: map[int64]uuid.UUID{}, applied: map[int64]zoom.MeetingRequest{}, nextMeeting: 81234567890}
+		meetings: map[int64]uuid.UUID{}, applied: map[int64]zoom.MeetingRequest{}, nextMeeting: 81234567890,
+		inBatch: make(chan struct{}, 1), release: make(chan struct{})}
 }
 
 func (f *fakes) addMeeting(host uuid.UUID) int64 {
@@ -482,3 +642,42 @@ func (f *fakes) DeleteMeeting(ctx context.Context, _ string, id int64, _ zoom.De
 func (f *fakes) ListMeetings(context.Context, string, string, zoom.ListOptions) (zoom.MeetingList, error) {
 	return zoom.MeetingList{}, nil
 }
+
+// DeliverBatch plays the next scripted batch.
+func (f *fakes) DeliverBatch(ctx context.Context, _ uuid.UUID, _ *slog.Logger, beat func()) (webhooks.BatchResult, error) {
+	beat()
+	f.mu.Lock()
+	f.deliverCalls++
+	hold := f.deliverCalls == f.holdBatch
+	f.mu.Unlock()
+	if hold {
+		f.inBatch <- struct{}{}
+		select {
+		case <-f.release:
+		case <-ctx.Done():
+			return webhooks.BatchResult{}, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) == 0 {
+		return webhooks.BatchResult{}, nil
+	}
+	r := f.batches[0]
+	f.batches = f.batches[1:]
+	return r, nil
+}
+
+// Stalled reports the scripted stalled destinations, once.
+func (f *fakes) Stalled(context.Context, time.Duration, int) ([]uuid.UUID, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := f.stalled
+	f.stalled = nil
+	return ids, nil
+}
+
+// The outbox is empty in every recording.
+func (f *fakes) Due(context.Context, int) ([]outbox.Entry, error) { return nil, nil }
+func (f *fakes) Done(context.Context, int64) error                { return nil }
+func (f *fakes) Retry(context.Context, int64, string) error       { return nil }
