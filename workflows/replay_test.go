@@ -32,6 +32,8 @@ var recordedHistories = []string{
 	"delete-meeting", "delete-meeting-orphaned", "delete-meeting-retried",
 	"repair-meeting",
 	"grant-health",
+	"webhook-deliver-idle", "webhook-deliver-backoff", "webhook-deliver-backoff-woken", "webhook-deliver-woken",
+	"sweeper-wakes-webhooks",
 }
 
 // Every file in the directory is in the list (a recording nobody replays
@@ -157,6 +159,12 @@ func TestRecordedInputsStillDecode(t *testing.T) {
 		case "GrantHealth":
 			var in GrantHealthInput
 			err, ok = dc.FromPayloads(started.Input, &in), in.V == ContractVersion && in.BatchSize > 0 && in.IdleAfter > 0
+		case "WebhookDeliveries":
+			var in WebhookInput
+			err, ok = dc.FromPayloads(started.Input, &in), in.V == ContractVersion && in.WebhookID != uuid.Nil
+		case "Sweeper":
+			var in SweeperInput
+			err, ok = dc.FromPayloads(started.Input, &in), in.V == ContractVersion && in.Interval > 0 && in.AttemptIdle > 0
 		default:
 			t.Fatalf("%s: unknown workflow %s", name, typ)
 		}
