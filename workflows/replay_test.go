@@ -33,7 +33,7 @@ var recordedHistories = []string{
 	"repair-meeting",
 	"grant-health",
 	"webhook-deliver-idle", "webhook-deliver-backoff", "webhook-deliver-backoff-woken", "webhook-deliver-woken",
-	"sweeper-wakes-webhooks",
+	"sweeper-v0", "sweeper-wakes-webhooks",
 }
 
 // Every file in the directory is in the list (a recording nobody replays
