@@ -214,3 +214,22 @@ func (s *Service) Orphans(ctx context.Context, appID uuid.UUID, confGrantID stri
 	}
 	return s.ListOrphans(ctx, appID, g.ID)
 }
+
+// NoticeEvent returns the event, among the applications', that carries the
+// notice's meeting. When Zoom names the meeting's host and the event's conf
+// grant knows its Zoom user, they must be the same: a notice about another
+// host's meeting is not about this event.
+func (s *Service) NoticeEvent(ctx context.Context, appIDs []uuid.UUID, n MeetingNotice) (Event, bool, error) {
+	ev, ok, err := s.MeetingEvent(ctx, appIDs, n.MeetingID)
+	if err != nil || !ok || n.HostID == "" || ev.ConfGrantID == nil {
+		return ev, ok, err
+	}
+	gs, err := s.grants.GetMany(ctx, ev.ApplicationID, []uuid.UUID{*ev.ConfGrantID})
+	if err != nil {
+		return Event{}, false, err
+	}
+	if len(gs) == 1 && gs[0].ProviderUserID != "" && gs[0].ProviderUserID != n.HostID {
+		return Event{}, false, nil
+	}
+	return ev, true, nil
+}
