@@ -109,19 +109,27 @@ func (s *Server) connectCustom(c echo.Context) error {
 }
 
 // zoomWebhook receives Zoom's notices. Give Zoom <public URL>/v3/connect/zoom/webhook
-// as the app's event notification endpoint.
+// as the app's event notification endpoint, subscribed to meeting.updated and
+// meeting.deleted besides deauthorization. grants verifies every notice; a
+// meeting event it passes on is applied by the events workflows.
 func (s *Server) zoomWebhook(c echo.Context) error {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return apperr.Invalidf("request body is larger than %d bytes", MaxBodyBytes)
 	}
 	h := c.Request().Header
-	v, err := s.deps.Grants.HandleZoomWebhook(c.Request().Context(), h.Get("x-zm-request-timestamp"), h.Get("x-zm-signature"), body)
+	ctx := c.Request().Context()
+	v, meeting, err := s.deps.Grants.HandleZoomWebhook(ctx, h.Get("x-zm-request-timestamp"), h.Get("x-zm-signature"), body)
 	if err != nil {
 		return err
 	}
 	if v != nil {
 		return c.JSON(http.StatusOK, v) // exactly {plainToken, encryptedToken}
+	}
+	if meeting != nil {
+		if err := s.deps.Events.FollowZoomMeeting(ctx, *meeting); err != nil {
+			return err
+		}
 	}
 	return c.JSON(http.StatusOK, deleted{RequestID: requestIDOf(c)})
 }

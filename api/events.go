@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/confhub/confhub/events"
+	"github.com/confhub/confhub/grants"
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/strictjson"
 )
@@ -35,6 +36,9 @@ type EventWorkflows interface {
 	CreateEvent(ctx context.Context, appID uuid.UUID, grantID, calendarID string, in events.EventInput, idemKey string, body []byte) (events.Event, error)
 	UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string, in events.EventInput) (events.Event, error)
 	DeleteEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string) error
+	// FollowZoomMeeting applies a verified Zoom meeting event to the event
+	// carrying the meeting (none: ignored).
+	FollowZoomMeeting(ctx context.Context, n grants.MeetingNotice) error
 }
 
 type calendarJSON struct {

@@ -214,11 +214,11 @@ func (memGrants) AuthenticateGrantToken(_ context.Context, token string) (uuid.U
 func (memGrants) ConnectCustom(_ context.Context, _ uuid.UUID, in grants.CustomInput) (grants.Grant, error) {
 	return grants.Grant{ID: fuzzGrant, Provider: in.Provider}, stored(in)
 }
-func (memGrants) HandleZoomWebhook(_ context.Context, timestamp, signature string, body []byte) (*grants.URLValidation, error) {
+func (memGrants) HandleZoomWebhook(_ context.Context, timestamp, signature string, body []byte) (*grants.URLValidation, *grants.MeetingNotice, error) {
 	if err := stored(timestamp, signature, json.RawMessage(body)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return nil, apperr.Unauthorizedf("x-zm-signature does not verify")
+	return nil, nil, apperr.Unauthorizedf("x-zm-signature does not verify")
 }
 func (memGrants) List(_ context.Context, _ uuid.UUID, f grants.ListFilter) ([]grants.Grant, error) {
 	return nil, stored(f)
@@ -271,6 +271,9 @@ func (memEvents) UpdateEvent(_ context.Context, _ uuid.UUID, grantID, eventID st
 }
 func (memEvents) DeleteEvent(_ context.Context, _ uuid.UUID, grantID, eventID string) error {
 	return stored(grantID, eventID)
+}
+func (memEvents) FollowZoomMeeting(_ context.Context, n grants.MeetingNotice) error {
+	return stored(n.Event, n.Object, n.OldObject)
 }
 
 // fuzzHeaders are the headers the fuzzer sets: those the service reads, and

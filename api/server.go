@@ -69,7 +69,7 @@ type Grants interface {
 	RevokeGrantToken(ctx context.Context, token string) error
 	AuthenticateGrantToken(ctx context.Context, token string) (appID, grantID uuid.UUID, err error)
 	ConnectCustom(ctx context.Context, appID uuid.UUID, in grants.CustomInput) (grants.Grant, error)
-	HandleZoomWebhook(ctx context.Context, timestamp, signature string, body []byte) (*grants.URLValidation, error)
+	HandleZoomWebhook(ctx context.Context, timestamp, signature string, body []byte) (*grants.URLValidation, *grants.MeetingNotice, error)
 	List(ctx context.Context, appID uuid.UUID, f grants.ListFilter) ([]grants.Grant, error)
 	Get(ctx context.Context, appID uuid.UUID, id string) (grants.Grant, error)
 	Update(ctx context.Context, appID uuid.UUID, id string, in grants.UpdateInput) (grants.Grant, error)

@@ -252,9 +252,7 @@ func createdOrUpdated(created bool) string {
 // the way.
 func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, expires, now time.Time, appIDs []uuid.UUID,
 	zoomUserID string, at time.Time, reason string) (first bool, invalidated int64, err error) {
-	// Pruned outside the transaction: notices arriving together do not wait
-	// on each other's row locks for it.
-	if _, err := s.pool.Exec(ctx, `DELETE FROM zoom_webhook_receipts WHERE expires_at < $1`, now); err != nil {
+	if err := s.pruneZoomReceipts(ctx, now); err != nil {
 		return false, 0, err
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -272,6 +270,28 @@ func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, ex
 		return false, 0, err
 	}
 	return first, invalidated, nil
+}
+
+// pruneZoomReceipts drops receipts past their expiry. It runs outside the
+// transaction that claims one: notices arriving together do not wait on
+// each other's row locks for it.
+func (s *Store) pruneZoomReceipts(ctx context.Context, now time.Time) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM zoom_webhook_receipts WHERE expires_at < $1`, now)
+	return err
+}
+
+// claimZoomReceipt records a notice's receipt (the SHA-256 of its
+// signature, kept until expires); first is false when it was there already.
+func (s *Store) claimZoomReceipt(ctx context.Context, receipt []byte, expires, now time.Time) (first bool, err error) {
+	if err := s.pruneZoomReceipts(ctx, now); err != nil {
+		return false, err
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO zoom_webhook_receipts (signature_sha256, expires_at) VALUES ($1, $2)
+		ON CONFLICT (signature_sha256) DO NOTHING`, receipt, expires)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // invalidate marks a grant invalid and erases its tokens, in tx (with its

@@ -31,6 +31,24 @@ const (
 // zoomSignature is the only form Zoom's x-zm-signature takes.
 var zoomSignature = regexp.MustCompile(`^v0=[0-9a-f]{64}$`)
 
+// Zoom's meeting events (event subscriptions). grants verifies them, as it
+// holds the connectors' secret tokens; the events feature applies them.
+const (
+	ZoomMeetingUpdated = "meeting.updated"
+	ZoomMeetingDeleted = "meeting.deleted"
+)
+
+// MeetingNotice is a verified meeting event: which one, the applications
+// whose Zoom connector's secret token signed it, and the meeting as Zoom
+// describes it (object; for meeting.updated, old_object holds the previous
+// values of the fields that changed). grants passes the meeting on unread.
+type MeetingNotice struct {
+	Event          string
+	ApplicationIDs []uuid.UUID
+	Object         json.RawMessage
+	OldObject      json.RawMessage
+}
+
 // URLValidation answers Zoom's endpoint.url_validation.
 type URLValidation struct {
 	PlainToken     string `json:"plainToken"`
@@ -43,11 +61,13 @@ type zoomNotice struct {
 	Event   string `json:"event"`
 	EventTS int64  `json:"event_ts"` // milliseconds
 	Payload struct {
-		PlainToken          string `json:"plainToken"`
-		ClientID            string `json:"client_id"`
-		UserID              string `json:"user_id"`
-		AccountID           string `json:"account_id"`
-		DeauthorizationTime string `json:"deauthorization_time"`
+		PlainToken          string          `json:"plainToken"`
+		ClientID            string          `json:"client_id"`
+		UserID              string          `json:"user_id"`
+		AccountID           string          `json:"account_id"`
+		DeauthorizationTime string          `json:"deauthorization_time"`
+		Object              json.RawMessage `json:"object"`
+		OldObject           json.RawMessage `json:"old_object"`
 	} `json:"payload"`
 	sentAt time.Time // x-zm-request-timestamp
 	// at is when the event happened: payload.deauthorization_time, else
@@ -109,25 +129,41 @@ func parseZoomNotice(now time.Time, timestamp, signature string, body []byte) (z
 		default:
 			n.at = n.sentAt
 		}
+	case ZoomMeetingUpdated, ZoomMeetingDeleted:
+		if !isObject(p.Object) {
+			return n, apperr.InvalidField("payload.object", "is required: the meeting, a JSON object")
+		}
+		if len(p.OldObject) > 0 && string(p.OldObject) != "null" && !isObject(p.OldObject) {
+			return n, apperr.InvalidField("payload.old_object", "must be a JSON object (the previous values)")
+		}
 	}
 	return n, nil
 }
 
-// HandleZoomWebhook verifies and applies a notice from Zoom. It returns the
-// URL-validation answer for endpoint.url_validation and nil otherwise. A
-// notice that does not verify changes nothing and is Unauthorized; one
-// already applied (the same signature again), or one older than the grant's
-// last connection, is acknowledged and changes nothing.
-func (s *Service) HandleZoomWebhook(ctx context.Context, timestamp, signature string, body []byte) (*URLValidation, error) {
+// isObject reports whether raw is a JSON object (raw is valid JSON: it was
+// decoded from a valid body).
+func isObject(raw json.RawMessage) bool {
+	return len(raw) > 0 && raw[0] == '{'
+}
+
+// HandleZoomWebhook verifies a notice from Zoom and applies what is
+// grants' own. It returns the URL-validation answer for
+// endpoint.url_validation, and a meeting event for the events feature to
+// apply; otherwise both are nil. A notice that does not verify changes
+// nothing and is Unauthorized; one already received (the same signature
+// again), or a deauthorization older than the grant's last connection, is
+// acknowledged and changes nothing (no meeting event is returned).
+func (s *Service) HandleZoomWebhook(ctx context.Context, timestamp, signature string, body []byte) (*URLValidation, *MeetingNotice, error) {
 	ev, err := parseZoomNotice(s.now(), timestamp, signature, body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Only the connectors of the Zoom app the notice names can have signed it.
-	// URL validation names no app: any Zoom connector's token may match.
+	// URL validation and meeting events name no app: any Zoom connector's
+	// token may match.
 	secrets, err := s.connectors.ZoomWebhookSecrets(ctx, ev.Payload.ClientID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	matched := secrets[:0]
 	for _, sec := range secrets {
@@ -136,32 +172,45 @@ func (s *Service) HandleZoomWebhook(ctx context.Context, timestamp, signature st
 		}
 	}
 	if len(matched) == 0 {
-		return nil, apperr.Unauthorizedf("x-zm-signature does not verify with the secret token of any matching Zoom connector")
+		return nil, nil, apperr.Unauthorizedf("x-zm-signature does not verify with the secret token of any matching Zoom connector")
 	}
+	apps := make([]uuid.UUID, 0, len(matched))
+	for _, sec := range matched {
+		apps = append(apps, sec.ApplicationID)
+	}
+	receipt := sha256.Sum256([]byte(signature))
+	expires := ev.sentAt.Add(webhookTolerance + receiptMargin)
 	switch ev.Event {
 	case "endpoint.url_validation":
 		m := hmac.New(sha256.New, []byte(matched[0].SecretToken))
 		m.Write([]byte(ev.Payload.PlainToken))
-		return &URLValidation{PlainToken: ev.Payload.PlainToken, EncryptedToken: hex.EncodeToString(m.Sum(nil))}, nil
+		return &URLValidation{PlainToken: ev.Payload.PlainToken, EncryptedToken: hex.EncodeToString(m.Sum(nil))}, nil, nil
 	case "app_deauthorized":
-		apps := make([]uuid.UUID, 0, len(matched))
-		for _, sec := range matched {
-			apps = append(apps, sec.ApplicationID)
-		}
-		receipt := sha256.Sum256([]byte(signature))
-		first, n, err := s.applyZoomDeauthorization(ctx, receipt[:], ev.sentAt.Add(webhookTolerance+receiptMargin), s.now(),
+		first, n, err := s.applyZoomDeauthorization(ctx, receipt[:], expires, s.now(),
 			apps, ev.Payload.UserID, ev.at, "the user removed the app in Zoom")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !first {
 			s.log.Info("zoom deauthorization already applied: replay ignored", "application_ids", apps)
-			return nil, nil
+			return nil, nil, nil
 		}
 		// n is 0 when every grant of the user was connected again after the notice's time.
 		s.log.Info("zoom deauthorization applied", "application_ids", apps, "grants", n, "deauthorized_at", ev.at)
+	case ZoomMeetingUpdated, ZoomMeetingDeleted:
+		// A replayed meeting event could put back a change the host has
+		// since undone: it is passed on once.
+		first, err := s.claimZoomReceipt(ctx, receipt[:], expires, s.now())
+		if err != nil {
+			return nil, nil, err
+		}
+		if !first {
+			s.log.Info("zoom meeting event already received: replay ignored", "event", ev.Event, "application_ids", apps)
+			return nil, nil, nil
+		}
+		return nil, &MeetingNotice{Event: ev.Event, ApplicationIDs: apps, Object: ev.Payload.Object, OldObject: ev.Payload.OldObject}, nil
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // sign is Zoom's webhook signature: "v0=" + hex(HMAC-SHA256(secret token,

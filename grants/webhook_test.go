@@ -25,6 +25,9 @@ func FuzzZoomNotice(f *testing.F) {
 		`{"event":"app_deauthorized","payload":{"user_id":"u","client_id":"c","deauthorization_time":"yesterday"}}`,
 		`{"event":"endpoint.url_validation","payload":{"plainToken":"p"}}`,
 		`{"event":"endpoint.url_validation","payload":{"plainToken":"\u0000"}}`,
+		`{"event":"meeting.updated","payload":{"object":{"id":1,"topic":"t"},"old_object":{"id":1,"topic":"s"}}}`,
+		`{"event":"meeting.deleted","payload":{"object":"gone"}}`,
+		`{"event":"meeting.updated","payload":{"object":{"id":1},"old_object":[1]}}`,
 		`{"payload":{"client_id":"c d"}}`, `{"event":1}`, `[`, `null`, "\xff",
 	} {
 		f.Add(ts, sig, []byte(body))
@@ -48,6 +51,9 @@ func FuzzZoomNotice(f *testing.F) {
 		}
 		if n.Event == "app_deauthorized" && (p.ClientID == "" || p.UserID == "" || n.at.IsZero()) {
 			t.Fatalf("%q: a deauthorization without client, user or time passed: %+v", body, n)
+		}
+		if (n.Event == ZoomMeetingUpdated || n.Event == ZoomMeetingDeleted) && !isObject(p.Object) {
+			t.Fatalf("%q: a meeting event without a meeting object passed: %+v", body, n)
 		}
 	})
 }
@@ -81,6 +87,10 @@ func TestZoomNoticeTime(t *testing.T) {
 		`{"event":"app_deauthorized","payload":{"client_id":"c"}}`:                                             "payload.user_id",
 		`{"event":"app_deauthorized","payload":{"user_id":"u","client_id":"a b"}}`:                             "payload.client_id",
 		`{"event":"app_deauthorized","payload":{"user_id":"u","client_id":"c\u0000"}}`:                         "payload.client_id",
+		`{"event":"meeting.deleted","payload":{"account_id":"a"}}`:                                             "payload.object",
+		`{"event":"meeting.updated","payload":{"object":[{"id":1}]}}`:                                          "payload.object",
+		`{"event":"meeting.updated","payload":{"object":null}}`:                                                "payload.object",
+		`{"event":"meeting.updated","payload":{"object":{"id":1},"old_object":"x"}}`:                           "payload.old_object",
 	} {
 		_, err := parseZoomNotice(now, ts, sig, []byte(body))
 		if e, ok := apperr.As(err); !ok || e.Kind != apperr.Invalid || e.Field != field {

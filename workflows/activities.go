@@ -31,6 +31,7 @@ type EventStore interface {
 	InsertEvent(ctx context.Context, e events.Event, opID string) (events.Event, error)
 	LoadEvent(ctx context.Context, appID, grantID, id uuid.UUID) (events.Event, error)
 	ReplaceEvent(ctx context.Context, e events.Event, opID, writeID string) (events.Event, error)
+	FollowMeeting(ctx context.Context, appID, grantID, eventID uuid.UUID, n events.MeetingNotice) (events.Followed, error)
 }
 
 // MeetingLog records what becomes of the Zoom meetings we create (events.Store).

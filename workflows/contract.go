@@ -193,3 +193,56 @@ type GrantHealthResult struct {
 	Failed      int  `json:"failed"`
 	More        bool `json:"more"` // the run stopped at MaxBatches with grants left
 }
+
+// MeetingNoticeInput asks FollowMeeting to apply a Zoom meeting event to the
+// event that carries the meeting.
+type MeetingNoticeInput struct {
+	V       int                 `json:"v"`
+	App     uuid.UUID           `json:"app"`
+	Grant   uuid.UUID           `json:"grant"`
+	EventID uuid.UUID           `json:"event_id"`
+	Notice  MeetingNoticeRecord `json:"notice"`
+}
+
+// MeetingNoticeRecord is a checked meeting event (events.MeetingNotice) as a
+// workflow carries it.
+type MeetingNoticeRecord struct {
+	Deleted   bool                `json:"deleted"`
+	MeetingID int64               `json:"meeting_id"`
+	HostID    string              `json:"host_id,omitempty"`
+	New       MeetingFieldsRecord `json:"new"`
+	Old       MeetingFieldsRecord `json:"old"`
+}
+
+// MeetingFieldsRecord is events.MeetingFields as a workflow carries it.
+type MeetingFieldsRecord struct {
+	Topic     *string    `json:"topic,omitempty"`
+	StartTime *time.Time `json:"start_time,omitempty"`
+	Duration  *int       `json:"duration,omitempty"`
+	Timezone  *string    `json:"timezone,omitempty"`
+}
+
+// NoticeRecordOf is a checked meeting event as a workflow carries it.
+func NoticeRecordOf(n events.MeetingNotice) MeetingNoticeRecord {
+	f := func(m events.MeetingFields) MeetingFieldsRecord {
+		return MeetingFieldsRecord{Topic: m.Topic, StartTime: m.StartTime, Duration: m.Duration, Timezone: m.Timezone}
+	}
+	return MeetingNoticeRecord{Deleted: n.Deleted, MeetingID: n.MeetingID, HostID: n.HostID, New: f(n.New), Old: f(n.Old)}
+}
+
+// Notice is the carried meeting event as the events feature's model.
+func (r MeetingNoticeRecord) Notice() events.MeetingNotice {
+	f := func(m MeetingFieldsRecord) events.MeetingFields {
+		return events.MeetingFields{Topic: m.Topic, StartTime: m.StartTime, Duration: m.Duration, Timezone: m.Timezone}
+	}
+	return events.MeetingNotice{Deleted: r.Deleted, MeetingID: r.MeetingID, HostID: r.HostID, New: f(r.New), Old: f(r.Old)}
+}
+
+// FollowMeetingResult is what FollowMeeting (and its activity) did:
+// events.FollowWritten, FollowUnchanged or FollowGone, the fields left
+// because the event had moved past them, and the event's version after.
+type FollowMeetingResult struct {
+	Outcome   string   `json:"outcome"`
+	Conflicts []string `json:"conflicts,omitempty"`
+	Version   int64    `json:"version,omitempty"`
+}

@@ -31,6 +31,7 @@ var recordedHistories = []string{
 	"update-remove-conference", "update-missing-event", "update-sync-unknown-stands", "update-sync-unknown-repaired",
 	"delete-meeting", "delete-meeting-orphaned", "delete-meeting-retried",
 	"repair-meeting",
+	"follow-meeting-moved", "follow-meeting-deleted",
 	"grant-health",
 	"webhook-deliver-idle", "webhook-deliver-backoff", "webhook-deliver-backoff-woken", "webhook-deliver-woken",
 	"sweeper-v0", "sweeper-wakes-webhooks",
@@ -156,6 +157,9 @@ func TestRecordedInputsStillDecode(t *testing.T) {
 		case "RepairMeeting":
 			var in RepairInput
 			err, ok = dc.FromPayloads(started.Input, &in), in.V == ContractVersion && in.MeetingID != 0 && in.EventID != uuid.Nil
+		case "FollowMeeting":
+			var in MeetingNoticeInput
+			err, ok = dc.FromPayloads(started.Input, &in), in.V == ContractVersion && in.EventID != uuid.Nil && in.Notice.MeetingID != 0
 		case "GrantHealth":
 			var in GrantHealthInput
 			err, ok = dc.FromPayloads(started.Input, &in), in.V == ContractVersion && in.BatchSize > 0 && in.IdleAfter > 0

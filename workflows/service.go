@@ -23,6 +23,7 @@ type EventChecks interface {
 	PrepareCreate(ctx context.Context, appID uuid.UUID, grantID, calendarID string, in events.EventInput) (events.NewEventPlan, error)
 	PrepareUpdate(ctx context.Context, appID uuid.UUID, grantID, eventID string, in events.EventInput) (events.UpdatePlan, error)
 	RemoveEvent(ctx context.Context, appID uuid.UUID, grantID, eventID string) (events.Removed, error)
+	NoticeEvent(ctx context.Context, appIDs []uuid.UUID, n events.MeetingNotice) (events.Event, bool, error)
 }
 
 // IdempotencyKeys map a client's Idempotency-Key to the event it created (events.Store).

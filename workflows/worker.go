@@ -29,4 +29,5 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(Sweeper)
 	r.RegisterWorkflow(RepairMeeting)
 	r.RegisterWorkflow(WebhookDeliveries)
+	r.RegisterWorkflow(FollowMeeting)
 }

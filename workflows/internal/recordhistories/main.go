@@ -250,6 +250,23 @@ func updateEvent(body string, grant uuid.UUID) func(context.Context, client.Clie
 	}
 }
 
+// followMeeting starts FollowMeeting with a notice about the target's
+// meeting: moved by an hour and renamed, or deleted.
+func followMeeting(deleted bool) func(context.Context, client.Client, client.StartWorkflowOptions, *fakes) (client.WorkflowRun, error) {
+	return func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
+		ev := f.events[f.target]
+		n := workflows.MeetingNoticeRecord{Deleted: deleted, MeetingID: *ev.ConfMeetingID}
+		if !deleted {
+			start, was := ev.StartsAt.Add(time.Hour), ev.StartsAt
+			topic, old := "Moved", ev.Title
+			n.New = workflows.MeetingFieldsRecord{Topic: &topic, StartTime: &start}
+			n.Old = workflows.MeetingFieldsRecord{Topic: &old, StartTime: &was}
+		}
+		return c.ExecuteWorkflow(ctx, o, workflows.FollowMeeting, workflows.MeetingNoticeInput{V: workflows.ContractVersion,
+			App: app, Grant: calGrant, EventID: ev.ID, Notice: n})
+	}
+}
+
 // createWithZoom starts a create with a Zoom meeting hosted by confGrant.
 func createWithZoom(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
 	ev := newEvent(f)
@@ -355,6 +372,9 @@ func scenarios() []scenario {
 		return c.ExecuteWorkflow(ctx, o, workflows.RepairMeeting, workflows.RepairInput{V: workflows.ContractVersion, App: app,
 			Grant: calGrant, EventID: ev.ID, ConfGrant: *ev.ConfGrantID, MeetingID: *ev.ConfMeetingID})
 	})
+	// FollowMeeting: a meeting moved (or deleted) in Zoom, applied to its event.
+	add("follow-meeting-moved", withTarget(nil), followMeeting(false))
+	add("follow-meeting-deleted", withTarget(nil), followMeeting(true))
 	// GrantHealth.
 	add("grant-health", func(f *fakes) { f.idleBatches = 2 }, func(ctx context.Context, c client.Client, o client.StartWorkflowOptions, f *fakes) (client.WorkflowRun, error) {
 		return c.ExecuteWorkflow(ctx, o, workflows.GrantHealth, workflows.GrantHealthInput{V: workflows.ContractVersion,
@@ -541,6 +561,26 @@ func (f *fakes) ReplaceEvent(_ context.Context, e events.Event, _, _ string) (ev
 	e.Version++
 	f.events[e.ID] = e
 	return e, nil
+}
+
+// FollowMeeting applies a meeting event as the store does (events.MeetingNotice.Follow).
+func (f *fakes) FollowMeeting(_ context.Context, _, _, id uuid.UUID, n events.MeetingNotice) (events.Followed, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rowErr != nil {
+		return events.Followed{}, f.rowErr
+	}
+	e, ok := f.events[id]
+	if !ok {
+		return events.Followed{Outcome: events.FollowGone}, nil
+	}
+	out, changed, conflicts := n.Follow(e)
+	if !changed {
+		return events.Followed{Outcome: events.FollowUnchanged, Event: e, Conflicts: conflicts}, nil
+	}
+	out.Version++
+	f.events[id] = out
+	return events.Followed{Outcome: events.FollowWritten, Event: out, Conflicts: conflicts}, nil
 }
 
 func (f *fakes) OpenAttempt(context.Context, events.Attempt) (events.AttemptLog, error) {
