@@ -40,6 +40,13 @@ func (e *env) calendarSetupScopes(plan string, scopes []string) calendarSetup {
 		}
 		z.user = u
 	}
+	return e.calendarOn(z)
+}
+
+// calendarOn gives z's application a virtual-calendar grant and a Zoom
+// grant of z's user.
+func (e *env) calendarOn(z zoomApp) calendarSetup {
+	e.t.Helper()
 	e.expect(e.do("POST", "/v3/connectors", z.key, map[string]any{"provider": "virtual-calendar"}), 201, "vc connector")
 	r := e.do("POST", "/v3/connect/custom", z.key, map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "cal-" + randomHex(3)}})
 	e.expect(r, 201, "vc grant")
