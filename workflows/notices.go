@@ -24,8 +24,10 @@ import (
 // fail on its version. While our update runs, a meeting.updated is its echo
 // (or a change of the host's that our update overrides at Zoom anyway) and
 // is dropped; a meeting.deleted waits for the update to end, since the
-// meeting is gone whatever the update does. An update asked for while a
-// notice is being applied waits for it, as it waits for another update.
+// meeting is gone whatever the update does. A notice arriving while
+// another is applied waits for it (Zoom sends concurrently: both may be
+// the host's). An update asked for while a notice is being applied waits
+// for it, as it waits for another update.
 // Echoes arriving after our update ended find the event showing their
 // values already and write nothing (events.MeetingNotice.Follow).
 
@@ -48,14 +50,40 @@ func (a *Activities) FollowMeeting(ctx context.Context, in MeetingNoticeInput) (
 }
 
 // noticeBudget bounds the handling of a meeting event: Zoom waits 3 s for
-// its answer.
-const noticeBudget = 2500 * time.Millisecond
+// its answer. A wait for the event's running workflow ends noticeMargin
+// earlier, leaving time to start the notice's own.
+const (
+	noticeBudget = 2500 * time.Millisecond
+	noticeMargin = 500 * time.Millisecond
+)
 
-// errEventBusy answers a meeting deletion whose event stays busy with one
-// of our updates past noticeBudget: Zoom sends a notice it got no 2xx for
-// again later, and by then the update has ended.
+// errEventBusy answers a meeting event that has waited for the event's
+// running workflow (one of our updates, or another notice) past
+// noticeBudget: Zoom sends a notice it got no 2xx for again later, and by
+// then the workflow has ended.
 var errEventBusy = &apperr.Error{Kind: apperr.Conflict,
 	Message: "the meeting's event is being updated; send the notice again later (Zoom does)"}
+
+// updateEventType is UpdateEvent's registered name.
+const updateEventType = "UpdateEvent"
+
+// runningType is the type of the workflow running under id ("" for none:
+// it ended meanwhile).
+func (s *Service) runningType(ctx context.Context, id string) (string, error) {
+	d, err := s.Temporal.DescribeWorkflowExecution(ctx, id, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return "", nil
+	}
+	return info.GetType().GetName(), nil
+}
 
 // FollowZoomMeeting applies a verified meeting event from Zoom to the event
 // carrying the meeting, if any (a meeting no event carries, or one whose
@@ -79,9 +107,21 @@ func (s *Service) FollowZoomMeeting(ctx context.Context, n grants.MeetingNotice)
 	if !s.connected() {
 		return errNotConnected
 	}
-	ctx, cancel := context.WithTimeout(ctx, noticeBudget)
+	deadline := time.Now().Add(noticeBudget)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	id := UpdateEventID(ev.ID)
+	// busyOr is a Temporal call's failure: once the notice has waited and
+	// the budget is spent, the event is still busy (409, Zoom sends it
+	// again); otherwise Temporal failed.
+	waited := false
+	busyOr := func(doing string, err error) error {
+		if waited && ctx.Err() != nil {
+			log.WarnContext(ctx, "zoom meeting event deferred: the event stays busy; Zoom sends it again")
+			return errEventBusy
+		}
+		return temporalError(ctx, doing, err)
+	}
 	input := MeetingNoticeInput{V: ContractVersion, App: ev.ApplicationID, Grant: ev.GrantID, EventID: ev.ID, Notice: NoticeRecordOf(notice)}
 	for {
 		run, err := s.start(ctx, client.StartWorkflowOptions{
@@ -93,20 +133,30 @@ func (s *Service) FollowZoomMeeting(ctx context.Context, n grants.MeetingNotice)
 		}, FollowMeeting, input)
 		var busy *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &busy) {
-			if !notice.Deleted {
+			running, err := s.runningType(ctx, id)
+			if err != nil {
+				return busyOr("looking at the event's running workflow", err)
+			}
+			if running == updateEventType && !notice.Deleted {
 				log.InfoContext(ctx, "zoom meeting change ignored: one of our updates of the event is running (the change is its echo, or loses to it)")
 				return nil
 			}
-			log.InfoContext(ctx, "zoom meeting deletion waits for our update of the event to end")
-			_ = s.Temporal.GetWorkflow(ctx, id, "").Get(ctx, nil)
-			if ctx.Err() != nil {
-				log.WarnContext(ctx, "zoom meeting deletion deferred: the event stays busy with an update; Zoom sends it again")
+			// A deletion waits for our update (the meeting is gone whatever
+			// the update does); any notice waits for another notice.
+			log.InfoContext(ctx, "zoom meeting event waits for the event's running workflow to end", "running", running)
+			wctx, wcancel := context.WithDeadline(ctx, deadline.Add(-noticeMargin))
+			_ = s.Temporal.GetWorkflow(wctx, id, "").Get(wctx, nil)
+			spent := wctx.Err() != nil
+			wcancel()
+			waited = true
+			if spent {
+				log.WarnContext(ctx, "zoom meeting event deferred: the event stays busy; Zoom sends it again", "running", running)
 				return errEventBusy
 			}
 			continue
 		}
 		if err != nil {
-			return temporalError(ctx, "starting the meeting-notice workflow", err)
+			return busyOr("starting the meeting-notice workflow", err)
 		}
 		var res FollowMeetingResult
 		err = run.Get(ctx, &res)
