@@ -10,20 +10,7 @@
 //   SLOT_START     a free slot start (unix seconds) two days ahead
 // It prints one JSON object on stdout: what each call returned, and every
 // call that failed (steps[].error), so the test can say which ones did.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-const sdkDir = env('NYLAS_SDK_DIR');
-// The package's own ESM entry, as `import Nylas from 'nylas'` would resolve
-// it: the script lives outside the directory npm installed into.
-const pkg = JSON.parse(readFileSync(join(sdkDir, 'package.json'), 'utf8'));
-const { default: Nylas } = await import(pathToFileURL(join(sdkDir, pkg.exports.import.default)).href);
+import { env, pkg, Nylas, steps } from './sdk.mjs';
 
 const nylas = new Nylas({ apiKey: env('API_KEY'), apiUri: env('API_URI'), timeout: 60 });
 const identifier = env('CAL_GRANT');
@@ -34,37 +21,7 @@ const HALF_HOUR = 30 * 60;
 
 const out = { sdkVersion: pkg.version, steps: [] };
 
-// step runs one SDK call; a failure is recorded (with what the API said)
-// and the run goes on, so one report names every call that failed.
-async function step(name, fn) {
-  try {
-    const v = await fn();
-    out.steps.push({ name, ok: true });
-    return v;
-  } catch (err) {
-    out.steps.push({
-      name,
-      ok: false,
-      error: String(err?.message ?? err),
-      errorClass: err?.constructor?.name,
-      statusCode: err?.statusCode,
-      type: err?.type,
-    });
-    return undefined;
-  }
-}
-
-// expectError runs a call that must fail and returns the SDK's error.
-async function expectError(name, fn) {
-  try {
-    await fn();
-  } catch (err) {
-    out.steps.push({ name, ok: true });
-    return { errorClass: err?.constructor?.name, statusCode: err?.statusCode, type: err?.type, message: err?.message };
-  }
-  out.steps.push({ name, ok: false, error: 'the call succeeded but must fail' });
-  return undefined;
-}
+const { step, expectError } = steps(out);
 
 const zoom = { provider: 'Zoom Meeting', autocreate: { confGrantId } };
 const configuration = (title, extra = {}) => ({

@@ -18,21 +18,8 @@
 //      destination deleted earlier would take pending deliveries with it),
 //      the destination deleted and looked for again.
 // stdin closed without a line ends the run after part 1.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-const sdkDir = env('NYLAS_SDK_DIR');
-// The package's own ESM entry, as `import Nylas from 'nylas'` would resolve
-// it: the script lives outside the directory npm installed into.
-const pkg = JSON.parse(readFileSync(join(sdkDir, 'package.json'), 'utf8'));
-const { default: Nylas } = await import(pathToFileURL(join(sdkDir, pkg.exports.import.default)).href);
+import { env, pkg, Nylas, steps } from './sdk.mjs';
 
 const nylas = new Nylas({ apiKey: env('API_KEY'), apiUri: env('API_URI'), timeout: 60 });
 const identifier = env('CAL_GRANT');
@@ -45,37 +32,7 @@ const HOUR = 60 * 60;
 const out = { sdkVersion: pkg.version, steps: [] };
 const report = () => process.stdout.write(JSON.stringify(out) + '\n');
 
-// step runs one SDK call; a failure is recorded (with what the API said)
-// and the run goes on, so one report names every call that failed.
-async function step(name, fn) {
-  try {
-    const v = await fn();
-    out.steps.push({ name, ok: true });
-    return v;
-  } catch (err) {
-    out.steps.push({
-      name,
-      ok: false,
-      error: String(err?.message ?? err),
-      errorClass: err?.constructor?.name,
-      statusCode: err?.statusCode,
-      type: err?.type,
-    });
-    return undefined;
-  }
-}
-
-// expectError runs a call that must fail and returns the SDK's error.
-async function expectError(name, fn) {
-  try {
-    await fn();
-  } catch (err) {
-    out.steps.push({ name, ok: true });
-    return { errorClass: err?.constructor?.name, statusCode: err?.statusCode, type: err?.type, message: err?.message };
-  }
-  out.steps.push({ name, ok: false, error: 'the call succeeded but must fail' });
-  return undefined;
-}
+const { step, expectError } = steps(out);
 
 // A destination as the SDK gave it back; hasSecret says whether the answer
 // carried a secret at all (only create and rotate may).
