@@ -545,3 +545,25 @@ func TestGrantNotifications(t *testing.T) {
 		t.Fatalf("%d grant.created for one grant", n)
 	}
 }
+
+// A URL that does not answer its challenge within 10 seconds is refused,
+// and nothing is made.
+func TestWebhookChallengeMustAnswerInTime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key := e.newApp("slow")
+	rcv := newReceiver(t)
+	release := make(chan struct{})
+	defer close(release)
+	rcv.setChallenge(func(w http.ResponseWriter, v string) {
+		<-release // answers only once the test is over
+		_, _ = io.WriteString(w, v)
+	})
+	r := e.do("POST", "/v3/webhooks", key, map[string]any{"trigger_types": []string{"event.created"}, "webhook_url": rcv.srv.URL})
+	if r.Status != 400 || !strings.Contains(r.errMessage(), "webhook_url") || !strings.Contains(r.errMessage(), "within 10 seconds") {
+		t.Fatalf("a challenge left unanswered: %d %s", r.Status, r.Raw)
+	}
+	if l := e.do("GET", "/v3/webhooks", key, nil); len(l.list()) != 0 {
+		t.Fatalf("a destination was made: %s", l.Raw)
+	}
+}

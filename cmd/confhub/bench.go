@@ -214,9 +214,9 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "booking throughput at concurrency 32, bookings / floor: %.2f; bookings / event creates: %.2f\n",
 		booked[32].rps/fl[32].rps, booked[32].rps/ours[32].rps)
 	fmt.Fprintf(stdout, "event creation with a webhook destination vs without, taking turns at concurrency 1 (n=%d each, %d+%d errors): "+
-		"p50 %.1f ms vs %.1f ms: %+.1f ms; %d of %d event.created delivered, all within %v of the last create\n",
+		"p50 %.1f ms vs %.1f ms: %+.1f ms; %d of %d event.created delivered, all within %.1f ms of the last create's answer\n",
 		pairedHooked.n, pairedHooked.errors, pairedPlain.errors, ms(pairedHooked.p50), ms(pairedPlain.p50), ms(pairedHooked.p50-pairedPlain.p50),
-		arrived-delivered0, *serial, lag.Round(time.Millisecond))
+		arrived-delivered0, *serial, ms(lag))
 	fmt.Fprintf(stdout, "availability, 30 days, %d participants, %d busy events (n=%d, %d errors): p50 %.2f ms, p99 %.2f ms (target p50 <= 20 ms)\n",
 		availParticipants, sched.busy, avail.n, avail.errors, ms(avail.p50), ms(avail.p99))
 	if *only == "create" {
