@@ -20,6 +20,7 @@ type connectorJSON struct {
 
 type zoomSettingsJSON struct {
 	ClientID        string `json:"client_id"`
+	AccountID       string `json:"account_id,omitempty"`
 	ClientSecretSet bool   `json:"client_secret_set"`
 	SecretTokenSet  bool   `json:"secret_token_set"`
 }
@@ -27,7 +28,7 @@ type zoomSettingsJSON struct {
 func toConnectorJSON(c connectors.Connector) connectorJSON {
 	out := connectorJSON{Name: c.Name, Provider: string(c.Provider), CreatedAt: c.CreatedAt.Unix(), UpdatedAt: c.UpdatedAt.Unix()}
 	if c.Provider == connectors.Zoom {
-		out.Settings = &zoomSettingsJSON{ClientID: c.ClientID, ClientSecretSet: c.HasSecret, SecretTokenSet: c.HasSecretToken}
+		out.Settings = &zoomSettingsJSON{ClientID: c.ClientID, AccountID: c.AccountID, ClientSecretSet: c.HasSecret, SecretTokenSet: c.HasSecretToken}
 	}
 	return out
 }

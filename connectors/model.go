@@ -30,6 +30,7 @@ type Connector struct {
 	Provider       Provider
 	Name           string
 	ClientID       string
+	AccountID      string // set: an account-level (Server-to-Server) Zoom app
 	HasSecret      bool
 	HasSecretToken bool
 	CreatedAt      time.Time
@@ -60,6 +61,9 @@ type ZoomSettings struct {
 	// SecretToken is the Zoom app's webhook secret token, used to verify
 	// Zoom's deauthorization notices.
 	SecretToken *string `json:"secret_token"`
+	// AccountID makes the connector account-level: a Server-to-Server OAuth
+	// app of that Zoom account, whose token acts for every user in it.
+	AccountID *string `json:"account_id"`
 }
 
 // ZoomCredentials are the decrypted credentials other features use to talk
@@ -69,6 +73,7 @@ type ZoomCredentials struct {
 	ClientID     string
 	ClientSecret string
 	SecretToken  string // empty when not configured
+	AccountID    string // empty for a user-level app
 }
 
 // WebhookSecret is a Zoom connector's webhook secret token, to verify a

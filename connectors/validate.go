@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"unicode"
 
@@ -109,6 +110,9 @@ func settingsFor(p Provider, raw []byte) (ZoomSettings, error) {
 		if err := validateCredential("settings.secret_token", s.SecretToken, false); err != nil {
 			return s, err
 		}
+		if s.AccountID != nil && !zoomAccountID.MatchString(*s.AccountID) {
+			return s, apperr.InvalidField("settings.account_id", "must be a Zoom account id (1 to 64 letters, digits, - or _), as the Server-to-Server OAuth app's page shows it")
+		}
 		return s, nil
 	default:
 		if !isAbsent(raw) && !bytes.Equal(bytes.TrimSpace(raw), []byte("{}")) {
@@ -117,6 +121,9 @@ func settingsFor(p Provider, raw []byte) (ZoomSettings, error) {
 		return ZoomSettings{}, nil
 	}
 }
+
+// zoomAccountID is the shape of Zoom's account ids.
+var zoomAccountID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func validateCredential(field string, v *string, required bool) error {
 	if v == nil {

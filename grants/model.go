@@ -60,6 +60,7 @@ var EncryptedColumns = []vault.Column{
 	{Table: "grants", Column: "access_token_enc"},
 	{Table: "grants", Column: "refresh_token_enc"},
 	{Table: "oauth_states", Column: "zoom_verifier_enc"},
+	{Table: "zoom_account_tokens", Column: "access_token_enc"},
 }
 
 // MinTokenLife is how long a token handed to a caller stays valid at least.

@@ -340,6 +340,9 @@ type CustomInput struct {
 
 type zoomCustomSettings struct {
 	RefreshToken *string `json:"refresh_token"`
+	// Under an account-level connector: the Zoom user, by email or id.
+	Email  *string `json:"email"`
+	UserID *string `json:"user_id"`
 }
 
 type virtualCustomSettings struct {
@@ -355,15 +358,18 @@ func (s *Service) ConnectCustom(ctx context.Context, appID uuid.UUID, in CustomI
 		if err := strictjson.Decode(in.Settings, &st, "settings"); err != nil {
 			return Grant{}, err
 		}
-		if st.RefreshToken == nil || *st.RefreshToken == "" || len(*st.RefreshToken) > 4096 {
-			return Grant{}, apperr.InvalidField("settings.refresh_token", "is required (a Zoom refresh token, at most 4096 characters)")
-		}
 		creds, err := s.connectors.ZoomCredentials(ctx, appID)
 		if apperr.IsKind(err, apperr.NotFound) {
 			return Grant{}, apperr.InvalidField("provider", "this application has no zoom connector (POST /v3/connectors)")
 		}
 		if err != nil {
 			return Grant{}, err
+		}
+		if creds.AccountID != "" || st.Email != nil || st.UserID != nil {
+			return s.connectAccountUser(ctx, appID, creds, st)
+		}
+		if st.RefreshToken == nil || *st.RefreshToken == "" || len(*st.RefreshToken) > 4096 {
+			return Grant{}, apperr.InvalidField("settings.refresh_token", "is required (a Zoom refresh token, at most 4096 characters)")
 		}
 		app := zoom.App{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret}
 		// Proving the token rotates it: from here on only the new one works.

@@ -16,10 +16,12 @@ import (
 // ZoomClient is the part of the Zoom client the grants feature uses.
 type ZoomClient interface {
 	ZoomAuth
+	AccountAuth
 	AuthCodeURL(app zoom.App, redirectURL, state, verifier string) string
 	Exchange(ctx context.Context, app zoom.App, redirectURL, code, verifier string) (*zoom.Token, error)
 	Revoke(ctx context.Context, app zoom.App, token string) error
 	Me(ctx context.Context, token string) (zoom.User, error)
+	User(ctx context.Context, token, idOrEmail string) (zoom.User, error)
 }
 
 // ConnectorSource gives connector facts the grants feature needs.
@@ -44,6 +46,9 @@ type Service struct {
 	connectors ConnectorSource
 	apps       Applications
 	Tokens     *Tokens
+	// Accounts are the account-level connectors' tokens (Tokens uses them
+	// for the grants under such a connector).
+	Accounts *AccountTokens
 	// callbackURL is our /v3/connect/callback, registered on the Zoom app.
 	callbackURL string
 	now         func() time.Time
@@ -71,9 +76,12 @@ func NewService(d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	accounts := NewAccountTokens(d.Pool, d.Vault, d.Zoom, d.Connectors, d.Now, d.Log)
+	tokens := NewTokens(d.Pool, d.Vault, d.Zoom, d.Connectors, d.Now, d.Log)
+	tokens.account = accounts
 	return &Service{
 		Store: NewStore(d.Pool, d.Vault, d.Calendars), pool: d.Pool, vault: d.Vault, zoom: d.Zoom, connectors: d.Connectors, apps: d.Apps,
-		Tokens:      NewTokens(d.Pool, d.Vault, d.Zoom, d.Connectors, d.Now, d.Log),
+		Tokens: tokens, Accounts: accounts,
 		callbackURL: d.PublicURL + "/v3/connect/callback", now: d.Now, log: d.Log,
 	}
 }

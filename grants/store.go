@@ -167,7 +167,7 @@ func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, u 
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `UPDATE grants SET grant_status = 'valid', invalid_reason = NULL, connector_id = $3,
+		rows, err := tx.Query(ctx, `UPDATE grants SET grant_status = 'valid', invalid_reason = NULL, connector_id = $3, account_level = false,
 			email = $4, name = NULLIF($5, ''), provider_account_id = $6, scope = $7, access_token_enc = $8, refresh_token_enc = $9,
 			access_expires_at = $10, token_version = token_version + 1, last_refreshed_at = $11, connected_at = $11, updated_at = now()
 			WHERE application_id = $1 AND id = $2 RETURNING `+grantColumns,

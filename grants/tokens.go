@@ -37,6 +37,18 @@ type AccessToken struct {
 	Version    int64 // the grant's token_version it came from
 	ExpiresAt  time.Time
 	ZoomUserID string
+	// AccountLevel: an account token, acting for ZoomUserID among the
+	// account's users (calls name the user; "me" is nobody).
+	AccountLevel bool
+}
+
+// UserRef is how Zoom calls name the grant's user: "me" with the user's own
+// token, the user's id with an account token.
+func (a AccessToken) UserRef() string {
+	if a.AccountLevel {
+		return a.ZoomUserID
+	}
+	return "me"
 }
 
 // Tokens hands out Zoom access tokens for grants.
@@ -60,6 +72,9 @@ type Tokens struct {
 	flight singleflight.Group
 	mu     sync.Mutex
 	cache  map[uuid.UUID]AccessToken
+	// account gives the tokens of grants under an account-level connector
+	// (nil: there are none).
+	account *AccountTokens
 }
 
 // NewTokens returns a token lifecycle manager.
@@ -77,6 +92,7 @@ const refreshTimeout = 20 * time.Second
 
 type tokenRow struct {
 	status, reason, provider, userID string
+	accountLevel                     bool
 	connectorID                      *uuid.UUID
 	version                          int64
 	accessEnc                        *string
@@ -84,11 +100,11 @@ type tokenRow struct {
 }
 
 const tokenRowSelect = `SELECT grant_status, COALESCE(invalid_reason, ''), provider, provider_user_id, connector_id,
-	token_version, access_token_enc, access_expires_at FROM grants WHERE application_id = $1 AND id = $2`
+	token_version, access_token_enc, access_expires_at, account_level FROM grants WHERE application_id = $1 AND id = $2`
 
 func scanTokenRow(row pgx.Row) (tokenRow, error) {
 	var r tokenRow
-	err := row.Scan(&r.status, &r.reason, &r.provider, &r.userID, &r.connectorID, &r.version, &r.accessEnc, &r.expires)
+	err := row.Scan(&r.status, &r.reason, &r.provider, &r.userID, &r.connectorID, &r.version, &r.accessEnc, &r.expires, &r.accountLevel)
 	return r, err
 }
 
@@ -123,16 +139,38 @@ func (t *Tokens) Get(ctx context.Context, appID, grantID uuid.UUID) (AccessToken
 	if err := r.usable(grantID); err != nil {
 		return AccessToken{}, err
 	}
+	if r.accountLevel {
+		return t.accountToken(t.account.Get(ctx, appID))(grantID, r.userID)
+	}
 	if r.freshFor(t.now()) {
 		return t.decrypt(appID, grantID, r)
 	}
 	return t.refresh(ctx, appID, grantID, r.version, false)
 }
 
+// accountToken is an account token as the token of a grant under the
+// account: its version is the account token's, and calls name the user.
+func (t *Tokens) accountToken(a AccountToken, err error) func(grantID uuid.UUID, userID string) (AccessToken, error) {
+	return func(grantID uuid.UUID, userID string) (AccessToken, error) {
+		if err != nil {
+			return AccessToken{}, err
+		}
+		return AccessToken{GrantID: grantID, Token: a.Token, Version: a.Version, ExpiresAt: a.ExpiresAt, ZoomUserID: userID,
+			AccountLevel: true}, nil
+	}
+}
+
 // ForceRefresh is for a token Zoom refused (401/124): it refreshes unless the
 // stored token changed since failedVersion, in which case another caller has
 // already rotated it and the stored one is returned.
 func (t *Tokens) ForceRefresh(ctx context.Context, appID, grantID uuid.UUID, failedVersion int64) (AccessToken, error) {
+	r, err := scanTokenRow(t.pool.QueryRow(ctx, tokenRowSelect, appID, grantID))
+	if err == nil && r.accountLevel {
+		if err := r.usable(grantID); err != nil {
+			return AccessToken{}, err
+		}
+		return t.accountToken(t.account.Refetch(ctx, appID, failedVersion))(grantID, r.userID)
+	}
 	return t.refresh(ctx, appID, grantID, failedVersion, true)
 }
 
@@ -345,6 +383,7 @@ func (t *Tokens) RefreshIdle(ctx context.Context, cutoff time.Time, after *IdleC
 // predicate), so PostgreSQL reads just the batch.
 const idleGrantsQuery = `SELECT application_id, id, token_version, COALESCE(last_refreshed_at, created_at) FROM grants
 	WHERE provider = 'zoom' AND grant_status = 'valid' AND connector_id IS NOT NULL
+	AND NOT account_level -- no refresh token: the account token is fetched when used
 	AND COALESCE(last_refreshed_at, created_at) < $1
 	AND ($2::timestamptz IS NULL OR (COALESCE(last_refreshed_at, created_at), id) > ($2, $3::uuid))
 	ORDER BY COALESCE(last_refreshed_at, created_at), id LIMIT $4`

@@ -37,6 +37,7 @@ var owners = map[string]string{
 	"scheduling_sessions":       "events/scheduler",
 	"scheduling_bookings":       "events/scheduler",
 	"webhooks":                  "internal/webhooks",
+	"zoom_account_tokens":       "grants",
 	"webhook_deliveries":        "internal/webhooks",
 }
 

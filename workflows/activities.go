@@ -224,7 +224,7 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 			}
 		}
 		if l.log.PrevUncertain {
-			found, ok, err := a.findByMarker(ctx, tok.Token, in.Marker)
+			found, ok, err := a.findByMarker(ctx, tok, in.Marker)
 			if err != nil {
 				settled = false
 				if zoom.ClassOf(err) == zoom.Terminal {
@@ -239,7 +239,7 @@ func (a *Activities) CreateMeeting(ctx context.Context, in CreateMeetingInput) (
 				return nil
 			}
 		}
-		created, err := a.Zoom.CreateMeeting(ctx, tok.Token, "me", in.Request)
+		created, err := a.Zoom.CreateMeeting(ctx, tok.Token, tok.UserRef(), in.Request)
 		var ze *zoom.Error
 		if errors.As(err, &ze) && ze.MaybeCommitted {
 			settled = false
@@ -278,10 +278,11 @@ func infoOf(m zoom.Meeting) MeetingInfo {
 }
 
 // findByMarker looks for the meeting whose agenda carries our reference.
-func (a *Activities) findByMarker(ctx context.Context, token, marker string) (zoom.Meeting, bool, error) {
+func (a *Activities) findByMarker(ctx context.Context, tok grants.AccessToken, marker string) (zoom.Meeting, bool, error) {
+	token := tok.Token
 	opts := zoom.ListOptions{Type: "scheduled", PageSize: 300}
 	for range searchPages {
-		page, err := a.Zoom.ListMeetings(ctx, token, "me", opts)
+		page, err := a.Zoom.ListMeetings(ctx, token, tok.UserRef(), opts)
 		if err != nil {
 			return zoom.Meeting{}, false, err
 		}

@@ -284,7 +284,7 @@ func (a *Activities) settle(ctx context.Context, at events.OpenAttempt) error {
 		found bool
 	)
 	err := a.Tokens.Do(ctx, at.ApplicationID, at.ConfGrantID, func(tok grants.AccessToken) error {
-		got, ok, err := a.findByMarker(ctx, tok.Token, at.Marker)
+		got, ok, err := a.findByMarker(ctx, tok, at.Marker)
 		m, found = infoOf(got), ok
 		return err
 	})

@@ -144,6 +144,14 @@ func (c *Client) Me(ctx context.Context, token string) (User, error) {
 	return u, err
 }
 
+// User reads a user of the token's account by id or email (an account
+// token, or an admin's): 404 code 1001 when the account has no such user.
+func (c *Client) User(ctx context.Context, token, idOrEmail string) (User, error) {
+	var u User
+	err := c.api(ctx, "users_me", http.MethodGet, "/users/"+url.PathEscape(idOrEmail), token, nil, &u)
+	return u, err
+}
+
 // CreateMeeting creates a meeting for userID ("me" with a user token). Zoom
 // has no idempotency key: on an error whose MaybeCommitted is set, the
 // meeting may exist, and a blind retry can make a second one.
