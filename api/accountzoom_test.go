@@ -1,0 +1,183 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confhub/confhub/connectors/zoom/zoomsim"
+)
+
+// companyZoom is an application whose Zoom connector is a Server-to-Server
+// app of one Zoom account, with a virtual calendar.
+type companyZoom struct {
+	key, clientID, account, cal string
+	users                       []zoomsim.User // licensed users of the account
+}
+
+func (e *env) companyZoom(users int, plan string) companyZoom {
+	e.t.Helper()
+	c := companyZoom{key: e.newApp("company"), clientID: "s2s" + randomHex(6), account: "acct" + randomHex(6)}
+	secret := "s2ssecret" + randomHex(8)
+	for i := range users {
+		u, err := e.sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("staff%d-%s@company.example", i, randomHex(3)), Plan: plan, AccountID: c.account})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		c.users = append(c.users, u)
+	}
+	if err := e.sim.AddApp(zoomsim.AppSpec{ClientID: c.clientID, ClientSecret: secret, AccountID: c.account}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.expect(e.do("POST", "/v3/connectors", c.key, map[string]any{"provider": "zoom",
+		"settings": map[string]any{"client_id": c.clientID, "client_secret": secret, "account_id": c.account}}), 201, "S2S connector")
+	e.expect(e.do("POST", "/v3/connectors", c.key, map[string]any{"provider": "virtual-calendar"}), 201, "vc connector")
+	r := e.do("POST", "/v3/connect/custom", c.key, map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "room-" + randomHex(3)}})
+	e.expect(r, 201, "vc grant")
+	c.cal = r.data()["id"].(string)
+	return c
+}
+
+// connectUser makes the grant of an account user by email.
+func (e *env) connectUser(c companyZoom, email string) string {
+	e.t.Helper()
+	r := e.do("POST", "/v3/connect/custom", c.key, map[string]any{"provider": "zoom", "settings": map[string]any{"email": email}})
+	e.expect(r, 201, "grant of "+email)
+	return r.data()["id"].(string)
+}
+
+func (e *env) accountTokens(clientID string) int { return e.sim.Stats().AccountTokens[clientID] }
+
+func companyEvent(title string, start time.Time, grant string) map[string]any {
+	return map[string]any{"title": title, "when": map[string]any{"start_time": start.Unix(), "end_time": start.Add(30 * time.Minute).Unix()},
+		"conferencing": map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": grant}}}
+}
+
+// Three users of the company connected by email, with no consent of theirs:
+// each event's meeting is hosted by its own user, and one account token
+// served them all.
+func TestCompanyZoomConnectsItsUsersByEmail(t *testing.T) {
+	e := newEnv(t)
+	c := e.companyZoom(3, "pro")
+	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	for i, u := range c.users {
+		g := e.connectUser(c, u.Email)
+		r := e.do("POST", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, companyEvent(fmt.Sprint("Staff call ", i), start.Add(time.Duration(i)*time.Hour), g))
+		e.expect(r, 200, "event for "+u.Email)
+	}
+	ms := e.meetings()
+	if len(ms) != 3 {
+		t.Fatalf("%d meetings, want 3", len(ms))
+	}
+	hosts := map[string]bool{}
+	for _, m := range ms {
+		hosts[m["host_id"].(string)] = true
+	}
+	for _, u := range c.users {
+		if !hosts[u.ID] {
+			t.Fatalf("no meeting hosted by %s: %v", u.Email, ms)
+		}
+	}
+	if n := e.accountTokens(c.clientID); n != 1 {
+		t.Fatalf("%d account token requests for three users' meetings, want 1", n)
+	}
+	// By id too, the same grant again.
+	r := e.do("POST", "/v3/connect/custom", c.key, map[string]any{"provider": "zoom", "settings": map[string]any{"user_id": c.users[0].ID}})
+	e.expect(r, 201, "grant by user id")
+}
+
+// Refused at intake, each with a 400 naming the field and the cause.
+func TestCompanyZoomRefusesUsersItCannotServe(t *testing.T) {
+	e := newEnv(t)
+	c := e.companyZoom(1, "pro")
+	basic, err := e.sim.AddUser(zoomsim.UserSpec{Email: "free-" + randomHex(3) + "@company.example", Plan: "basic", AccountID: c.account})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outsider, err := e.sim.AddUser(zoomsim.UserSpec{Email: "other-" + randomHex(3) + "@elsewhere.example", Plan: "pro"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		settings    map[string]any
+		field, says string
+	}{
+		"basic plan":    {map[string]any{"email": basic.Email}, "settings.email", "Basic"},
+		"other account": {map[string]any{"email": outsider.Email}, "settings.email", "no user"},
+		"unknown":       {map[string]any{"email": "nobody@company.example"}, "settings.email", "no user"},
+		"not an email":  {map[string]any{"email": "nobody"}, "settings.email", "email"},
+		"both":          {map[string]any{"email": basic.Email, "user_id": basic.ID}, "settings", "not both"},
+		"refresh token": {map[string]any{"refresh_token": "x"}, "settings.refresh_token", "account-level"},
+		"nothing":       {map[string]any{}, "settings.email", "required"},
+		"bad user id":   {map[string]any{"user_id": "a b"}, "settings.user_id", "Zoom user id"},
+	} {
+		r := e.do("POST", "/v3/connect/custom", c.key, map[string]any{"provider": "zoom", "settings": tc.settings})
+		if r.Status != 400 || !strings.Contains(r.errMessage(), tc.field) || !strings.Contains(r.errMessage(), tc.says) {
+			t.Errorf("%s: %d %s, want 400 naming %s and saying %q", name, r.Status, r.Raw, tc.field, tc.says)
+		}
+	}
+	if l := e.do("GET", "/v3/grants?provider=zoom", c.key, nil); len(l.list()) != 0 {
+		t.Fatalf("a refused user left a grant: %s", l.Raw)
+	}
+	// A user-level connector cannot connect users by email.
+	z := e.zoomApp(zoomScopes, false)
+	r := e.do("POST", "/v3/connect/custom", z.key, map[string]any{"provider": "zoom", "settings": map[string]any{"email": z.user.Email}})
+	if r.Status != 400 || !strings.Contains(r.errMessage(), "account_id") {
+		t.Fatalf("email under a user-level connector: %d %s", r.Status, r.Raw)
+	}
+}
+
+// 64 creates over two processes right after the account token expired:
+// Zoom is asked for exactly one new token.
+func TestAccountTokenFetchedOnceAcrossProcesses(t *testing.T) {
+	e := newEnv(t)
+	// Business: the account's per-second limit (shared by its users) is
+	// not what this test is about.
+	c := e.companyZoom(8, "business")
+	var grants []string
+	for _, u := range c.users {
+		grants = append(grants, e.connectUser(c, u.Email))
+	}
+	other := e.secondStack()
+	if _, err := e.pool.Exec(context.Background(), `UPDATE zoom_account_tokens SET expires_at = now() - interval '1 minute'`); err != nil {
+		t.Fatal(err)
+	}
+	before := e.accountTokens(c.clientID)
+	start := time.Now().Add(72 * time.Hour).Truncate(time.Hour)
+	var wg sync.WaitGroup
+	statuses := make([]int, 64)
+	for i := range 64 {
+		wg.Go(func() {
+			base := e.srv.URL
+			if i%2 == 1 {
+				base = other
+			}
+			body := companyEvent(fmt.Sprint("Burst ", i), start.Add(time.Duration(i)*time.Hour), grants[i%len(grants)])
+			req, _ := http.NewRequest("POST", base+"/v3/grants/"+c.cal+"/events?calendar_id=primary", strings.NewReader(mustJSON(t, body)))
+			req.Header.Set("Authorization", "Bearer "+c.key)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != 200 {
+			t.Fatalf("create %d: %d", i, s)
+		}
+	}
+	if n := e.accountTokens(c.clientID) - before; n != 1 {
+		t.Fatalf("%d account token requests for 64 creates over two processes on an expired token, want 1", n)
+	}
+	if n := len(e.meetings()); n != 64 {
+		t.Fatalf("%d meetings, want 64", n)
+	}
+}
