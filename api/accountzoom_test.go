@@ -181,3 +181,41 @@ func TestAccountTokenFetchedOnceAcrossProcesses(t *testing.T) {
 		t.Fatalf("%d meetings, want 64", n)
 	}
 }
+
+// The company deactivates its Server-to-Server app: its users' grants turn
+// invalid (each with one grant.expired), the next create answers a 4xx
+// that says the company's Zoom connection is gone, and nothing is made.
+func TestDeactivatedCompanyAppInvalidatesItsGrants(t *testing.T) {
+	e := newEnv(t)
+	c := e.companyZoom(2, "pro")
+	rcv := newReceiver(t)
+	e.subscribe(c.key, rcv, "grant.expired")
+	g0, g1 := e.connectUser(c, c.users[0].Email), e.connectUser(c, c.users[1].Email)
+	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	e.expect(e.do("POST", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, companyEvent("Before", start, g0)), 200, "create before")
+
+	resp, err := e.client.Post(e.simURL+"/_sim/apps/"+c.clientID+"/deactivate", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("deactivate at the simulator: %d", resp.StatusCode)
+	}
+	r := e.do("POST", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, companyEvent("After", start.Add(time.Hour), g1))
+	if r.Status < 400 || r.Status >= 500 || !strings.Contains(r.errMessage(), "company's Zoom connection is gone") {
+		t.Fatalf("a create after the deactivation: %d %s", r.Status, r.Raw)
+	}
+	for _, g := range []string{g0, g1} {
+		if st := e.do("GET", "/v3/grants/"+g, c.key, nil).data()["grant_status"]; st != "invalid" {
+			t.Fatalf("grant %s is %v after the deactivation", g, st)
+		}
+	}
+	if n := len(e.meetings()); n != 1 {
+		t.Fatalf("%d meetings; only the one made before the deactivation should exist", n)
+	}
+	if l := e.do("GET", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, nil); len(l.list()) != 1 {
+		t.Fatalf("events after a refused create: %s", l.Raw)
+	}
+	waitFor(t, "one grant.expired per grant", func() bool { return len(rcv.of("grant.expired")) == 2 })
+}
