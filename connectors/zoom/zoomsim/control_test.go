@@ -37,7 +37,7 @@ func TestControlAPIShapes(t *testing.T) {
 		t.Fatalf("app without secret: %d", status)
 	}
 	status, out = call(t, srv, "POST", "/_sim/users", `{"email":"Bob@Example.com","plan":"business"}`)
-	if status != 201 || len(out) != 3 || out["id"] == "" || out["email"] != "bob@example.com" || out["account_id"] == "" {
+	if status != 201 || len(out) != 4 || out["id"] == "" || out["email"] != "bob@example.com" || out["account_id"] == "" || out["role"] != "owner" {
 		t.Fatalf("POST /_sim/users: %d %v", status, out)
 	}
 	for _, bad := range []string{`{"email":"x@y.z","plan":"gold"}`, `{"email":"nope"}`, `{"email":"bob@example.com"}`, `{"email":"a@b.c","colour":1}`} {
