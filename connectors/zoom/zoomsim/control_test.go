@@ -50,7 +50,7 @@ func TestControlAPIShapes(t *testing.T) {
 		t.Fatalf("GET /_sim/meetings: %d %v", status, out)
 	}
 	status, out = call(t, srv, "GET", "/_sim/stats", "")
-	if status != 200 || out["calls"] == nil || out["refreshes"] == nil {
+	if status != 200 || out["calls"] == nil || out["refreshes"] == nil || out["account_tokens"] == nil {
 		t.Fatalf("GET /_sim/stats: %d %v", status, out)
 	}
 	for _, bad := range []string{`{"ops":{"create_meeting":{"error_rate":2}}}`, `{"ops":{"nope":{}}}`, `{"latency_ms":-1}`,
