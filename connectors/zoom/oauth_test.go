@@ -170,6 +170,11 @@ func TestTokenOnlyInTheHeader(t *testing.T) {
 
 func TestAccountCredentials(t *testing.T) {
 	f := newFixture(t, zoomsim.Options{}, []string{"meeting:write:meeting:admin", "user:read:user:admin", "meeting:read:meeting:admin"}, "business")
+	// Only a server-to-server app of the account gets account tokens.
+	if err := f.sim.AddApp(zoomsim.AppSpec{ClientID: f.app.ClientID, ClientSecret: f.app.ClientSecret,
+		Scopes: []string{"meeting:write:meeting:admin", "user:read:user:admin", "meeting:read:meeting:admin"}, AccountID: f.user.AccountID}); err != nil {
+		t.Fatal(err)
+	}
 	tok, err := f.client.AccountCredentials(context.Background(), f.app, f.user.AccountID)
 	if err != nil {
 		t.Fatal(err)

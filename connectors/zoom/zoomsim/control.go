@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -51,7 +52,42 @@ func (s *Sim) ctlCreateApp(w http.ResponseWriter, r *http.Request) {
 		ctlError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"client_id": a.ClientID, "redirect_uris": a.RedirectURIs, "scopes": a.Scopes, "webhook_url": a.WebhookURL})
+	writeJSON(w, http.StatusCreated, map[string]any{"client_id": a.ClientID, "redirect_uris": a.RedirectURIs, "scopes": a.Scopes,
+		"webhook_url": a.WebhookURL, "account_id": a.AccountID, "account_level": a.AccountLevel})
+}
+
+// ErrAppNotFound: no app has that client id.
+var ErrAppNotFound = errors.New("zoomsim: no such app")
+
+// DeactivateApp deactivates an app, as its developer (or Zoom) does in the
+// Marketplace: from now on its token requests are refused with
+// 400 {"reason":"The app has been disabled","error":"invalid_client"}, its
+// consent page shows an error, its access tokens answer 401 code 124 and
+// it gets no events. Access tokens issued before stay dead even if the
+// client id is registered again (AddApp makes it active anew).
+func (s *Sim) DeactivateApp(clientID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.st.apps[clientID]
+	if a == nil {
+		return fmt.Errorf("%w: %q", ErrAppNotFound, clientID)
+	}
+	a.deactivated = true
+	for tok, t := range s.st.access {
+		if t.clientID == clientID {
+			delete(s.st.access, tok)
+		}
+	}
+	return nil
+}
+
+func (s *Sim) ctlDeactivateApp(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("client_id")
+	if err := s.DeactivateApp(id); err != nil {
+		ctlError(w, http.StatusNotFound, "unknown client_id "+strconv.Quote(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"client_id": id, "status": "deactivated"})
 }
 
 func (s *Sim) ctlCreateUser(w http.ResponseWriter, r *http.Request) {
@@ -59,12 +95,12 @@ func (s *Sim) ctlCreateUser(w http.ResponseWriter, r *http.Request) {
 	if !decodeCtl(w, r, &u) {
 		return
 	}
-	created, err := s.AddUser(UserSpec{Email: u.Email, Plan: u.Plan})
+	created, err := s.AddUser(UserSpec{Email: u.Email, Plan: u.Plan, AccountID: u.AccountID, Role: u.Role})
 	if err != nil {
 		ctlError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": created.ID, "email": created.Email, "account_id": created.AccountID})
+	writeJSON(w, http.StatusCreated, map[string]string{"id": created.ID, "email": created.Email, "account_id": created.AccountID, "role": created.Role})
 }
 
 // ctlDeauthorize acts as the user removing the app in Zoom: the tokens die
@@ -112,13 +148,16 @@ func (s *Sim) ctlMeetings(w http.ResponseWriter, r *http.Request) {
 type Stats struct {
 	Calls     map[string]map[string]int `json:"calls"`
 	Refreshes map[string]int            `json:"refreshes"`
+	// AccountTokens counts every account_credentials request per client id
+	// whose client credentials were right, refused ones too.
+	AccountTokens map[string]int `json:"account_tokens"`
 }
 
 // Stats returns a copy of the call counters.
 func (s *Sim) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := Stats{Calls: map[string]map[string]int{}, Refreshes: map[string]int{}}
+	out := Stats{Calls: map[string]map[string]int{}, Refreshes: map[string]int{}, AccountTokens: maps.Clone(s.st.accountTokens)}
 	for op, m := range s.st.calls {
 		out.Calls[op] = map[string]int{}
 		for k, v := range m {

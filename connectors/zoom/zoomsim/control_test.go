@@ -37,7 +37,7 @@ func TestControlAPIShapes(t *testing.T) {
 		t.Fatalf("app without secret: %d", status)
 	}
 	status, out = call(t, srv, "POST", "/_sim/users", `{"email":"Bob@Example.com","plan":"business"}`)
-	if status != 201 || len(out) != 3 || out["id"] == "" || out["email"] != "bob@example.com" || out["account_id"] == "" {
+	if status != 201 || len(out) != 4 || out["id"] == "" || out["email"] != "bob@example.com" || out["account_id"] == "" || out["role"] != "owner" {
 		t.Fatalf("POST /_sim/users: %d %v", status, out)
 	}
 	for _, bad := range []string{`{"email":"x@y.z","plan":"gold"}`, `{"email":"nope"}`, `{"email":"bob@example.com"}`, `{"email":"a@b.c","colour":1}`} {
@@ -50,7 +50,7 @@ func TestControlAPIShapes(t *testing.T) {
 		t.Fatalf("GET /_sim/meetings: %d %v", status, out)
 	}
 	status, out = call(t, srv, "GET", "/_sim/stats", "")
-	if status != 200 || out["calls"] == nil || out["refreshes"] == nil {
+	if status != 200 || out["calls"] == nil || out["refreshes"] == nil || out["account_tokens"] == nil {
 		t.Fatalf("GET /_sim/stats: %d %v", status, out)
 	}
 	for _, bad := range []string{`{"ops":{"create_meeting":{"error_rate":2}}}`, `{"ops":{"nope":{}}}`, `{"latency_ms":-1}`,

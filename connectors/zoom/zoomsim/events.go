@@ -15,26 +15,28 @@ import (
 // simulator has no such setting and sends meeting.updated and
 // meeting.deleted to every app with a webhook URL.
 
-// meetingSubscribers lists, sorted, the apps with a webhook URL that the
-// host authorized: a live user grant, or an account token for the host's
-// account (a server-to-server app installed on the account; its tokens
-// expire hourly but the installation does not, so expiry is not checked).
+// meetingSubscribers lists, sorted, the active apps with a webhook URL that
+// the host's meetings concern: a live grant of the host to a user-managed
+// app, a live install of an admin-managed app by an admin of the host's
+// account, or a server-to-server app of the host's account (installed on
+// the account by being built there: no token needs to have been fetched).
 // It must be called with s.mu held.
 func (st *state) meetingSubscribers(host *User) []string {
 	authorized := map[string]bool{}
-	for k := range st.current {
-		if k.userID == host.ID {
+	for k, cur := range st.current {
+		t := st.refresh[cur[1]]
+		if k.userID == host.ID || (t != nil && t.account && t.accountID == host.AccountID) {
 			authorized[k.clientID] = true
 		}
 	}
-	for _, t := range st.access {
-		if t.userID == "" && t.accountID == host.AccountID {
-			authorized[t.clientID] = true
+	for id, a := range st.apps {
+		if a.serverToServer() && a.AccountID == host.AccountID {
+			authorized[id] = true
 		}
 	}
 	var out []string
 	for id := range authorized {
-		if a := st.apps[id]; a != nil && a.WebhookURL != "" {
+		if a := st.apps[id]; a != nil && a.WebhookURL != "" && !a.deactivated {
 			out = append(out, id)
 		}
 	}
@@ -43,8 +45,9 @@ func (st *state) meetingSubscribers(host *User) []string {
 }
 
 // operatorOf is the user Zoom names as having made a REST change: the
-// token's user, or, for an account token, the host it acted for (the
-// simulator does not know the admin who made a server-to-server app).
+// token's user (for an admin's install, the admin), or, for a
+// server-to-server token, the host it acted for (the simulator does not know
+// the admin who made a server-to-server app).
 // It must be called with s.mu held.
 func (s *Sim) operatorOf(c caller, m *meeting) *User {
 	if c.user != nil {

@@ -172,6 +172,23 @@ func (f *eventsFixture) addApp(clientID string, hook *hookReceiver) {
 	f.sim.WaitWebhooks() // the URL validation
 }
 
+// adminScopes are what a server-to-server app or an admin install holds.
+var adminScopes = []string{"meeting:write:meeting:admin", "meeting:update:meeting:admin", "meeting:delete:meeting:admin",
+	"meeting:read:meeting:admin", "user:read:user:admin"}
+
+// addS2SApp registers a server-to-server app of the host's account.
+func (f *eventsFixture) addS2SApp(clientID string, hook *hookReceiver) {
+	f.t.Helper()
+	spec := AppSpec{ClientID: clientID, ClientSecret: clientID + "-secret", Scopes: adminScopes, AccountID: f.host.AccountID}
+	if hook != nil {
+		spec.WebhookURL, spec.SecretToken = hook.url, hook.secret
+	}
+	if err := f.sim.AddApp(spec); err != nil {
+		f.t.Fatal(err)
+	}
+	f.sim.WaitWebhooks() // the URL validation
+}
+
 // authorize walks Zoom's consent as the user and returns the app's access token.
 func (f *eventsFixture) authorize(clientID, email string) string {
 	f.t.Helper()
@@ -366,7 +383,7 @@ func TestRESTPatchSendsOnlyTheChangedFields(t *testing.T) {
 func TestAccountAppsGetEventsAndDeauthorizedAppsStopGettingThem(t *testing.T) {
 	f := newEventsFixture(t, Options{})
 	account, removed := newHookReceiver(t, "account-token"), newHookReceiver(t, "removed-token")
-	f.addApp("s2s", account)
+	f.addS2SApp("s2s", account)
 	f.addApp("removed", removed)
 	s2s := f.accountToken("s2s")
 	f.authorize("removed", f.host.Email)

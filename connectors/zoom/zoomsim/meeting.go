@@ -84,14 +84,10 @@ func defaultSettings() map[string]any {
 
 var passwordPattern = regexp.MustCompile(`^[a-zA-Z0-9@\-_*]{0,10}$`)
 
-var boolSettings = []string{"host_video", "participant_video", "join_before_host", "mute_upon_entry",
-	"waiting_room", "meeting_authentication", "cn_meeting", "in_meeting", "watermark", "use_pmi",
-	"registrants_email_notification", "close_registration", "show_share_button", "allow_multiple_devices",
-	"alternative_hosts_email_notification", "focus_mode", "private_meeting", "email_notification"}
-
 // applyMeeting validates the create or update fields in `in` (Zoom's limits,
-// shared/reference/zoom.md) and applies them to m. Fields Zoom does not know
-// are ignored, as Zoom ignores them. It returns every invalid field; m is
+// shared/reference/zoom.md; settings, tracking fields and recurrence typed as
+// settings.go says) and applies them to m. Fields Zoom does not know are
+// dropped, as Zoom drops them, never echoed. It returns every invalid field; m is
 // then half-changed, so callers apply to a copy. The REST API and the
 // control API share it so that the host's own changes obey Zoom's rules too.
 func (s *Sim) applyMeeting(m *meeting, in map[string]any, creating bool) []fieldError {
@@ -158,48 +154,22 @@ func (s *Sim) applyMeeting(m *meeting, in map[string]any, creating bool) []field
 		}
 	}
 	if v, ok := in["settings"]; ok {
-		obj, isObj := v.(map[string]any)
-		if !isObj {
+		if obj, isObj := v.(map[string]any); !isObj {
 			bad("settings", "Settings must be an object.")
-		}
-		for k, sv := range obj {
-			switch {
-			case slices.Contains(boolSettings, k):
-				if _, isBool := sv.(bool); !isBool {
-					bad("settings."+k, "Must be a boolean.")
-				}
-			case k == "auto_recording":
-				if str, _ := sv.(string); !slices.Contains([]string{"local", "cloud", "none"}, str) {
-					bad("settings.auto_recording", "Invalid auto_recording: local, cloud or none.")
-				}
-			case k == "approval_type":
-				if n, isInt := intOf(sv); !isInt || n < 0 || n > 2 {
-					bad("settings.approval_type", "Invalid approval_type.")
-				}
-			case k == "audio":
-				if str, _ := sv.(string); !slices.Contains([]string{"both", "telephony", "voip", "thirdParty"}, str) {
-					bad("settings.audio", "Invalid audio type.")
-				}
-			case k == "global_dial_in_numbers":
-				continue // read-only: Zoom ignores it on input
-			}
-			if obj != nil {
-				m.Settings[k] = sv
+		} else if clean, good := cleanObject("settings", meetingSettings, obj, creating, bad); good {
+			for k, sv := range clean {
+				m.Settings[k] = mergeSetting(m.Settings[k], sv)
 			}
 		}
 	}
 	if v, ok := in["tracking_fields"]; ok {
-		if _, isArr := v.([]any); !isArr {
-			bad("tracking_fields", "Must be an array.")
-		} else {
-			m.Tracking = v
+		if clean, good := trackingFieldsSpec.clean("tracking_fields", v, creating, bad); good {
+			m.Tracking = clean
 		}
 	}
 	if v, ok := in["recurrence"]; ok {
-		if _, isObj := v.(map[string]any); !isObj {
-			bad("recurrence", "Must be an object.")
-		} else {
-			m.Recurrence = v
+		if clean, good := recurrenceSpec.clean("recurrence", v, creating, bad); good {
+			m.Recurrence = mergeSetting(m.Recurrence, clean)
 		}
 	}
 	if len(errs) > 0 {

@@ -40,8 +40,11 @@ func (s *Sim) checkAuthorizeQuery(q url.Values) (*app, string) {
 	defer s.mu.Unlock()
 	a := s.st.apps[q.Get("client_id")]
 	switch {
-	case a == nil:
+	case a == nil || a.serverToServer():
+		// A server-to-server app is no OAuth client: nobody consents to it.
 		return nil, "Invalid client_id: " + q.Get("client_id")
+	case a.deactivated:
+		return nil, "The app has been disabled."
 	case q.Get("response_type") != "code":
 		return nil, "Unsupported response_type: " + q.Get("response_type")
 	case !slices.Contains(a.RedirectURIs, q.Get("redirect_uri")):
@@ -63,8 +66,12 @@ func (s *Sim) authorizePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeErrorPage(w http.ResponseWriter, problem string) {
+	writePage(w, http.StatusBadRequest, problem)
+}
+
+func writePage(w http.ResponseWriter, status int, problem string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(http.StatusBadRequest)
+	w.WriteHeader(status)
 	_ = errorPage.Execute(w, problem)
 }
 
@@ -102,9 +109,16 @@ func (s *Sim) authorizeSubmit(w http.ResponseWriter, r *http.Request) {
 		renderConsent(w, http.StatusOK, a, r.URL.RawQuery, "No Zoom account uses that email address.")
 		return
 	}
+	if a.AccountLevel && !u.isAdmin() {
+		// Zoom stops a member at its own page: the app is not told (no
+		// redirect), as nothing was decided that the app could act on.
+		s.mu.Unlock()
+		writePage(w, http.StatusForbidden, "This app can only be installed by an owner or admin of your Zoom account. Ask your account admin to install it.")
+		return
+	}
 	code := randString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 32)
 	s.st.codes[code] = &authCode{clientID: a.ClientID, redirectURI: q.Get("redirect_uri"), userID: u.ID,
-		challenge: q.Get("code_challenge"), expires: s.opts.Now().Add(codeTTL)}
+		challenge: q.Get("code_challenge"), account: a.AccountLevel, expires: s.opts.Now().Add(codeTTL)}
 	s.mu.Unlock()
 	params.Set("code", code)
 	back.RawQuery = params.Encode()
@@ -136,18 +150,37 @@ type tokenResponse struct {
 func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	f := r.PostForm
+	grant := f.Get("grant_type")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.clientAuth(r)
 	if a == nil {
-		writeJSON(w, http.StatusUnauthorized, oauthErr{Reason: "Invalid client_id or client_secret", Error: "invalid_client"})
+		// The one report of a refused server-to-server request shows 400;
+		// user apps keep the 401 this simulator always gave. Clients must
+		// read "error", not the status.
+		status := http.StatusUnauthorized
+		if grant == "account_credentials" {
+			status = http.StatusBadRequest
+		}
+		writeJSON(w, status, oauthErr{Reason: "Invalid client_id or client_secret", Error: "invalid_client"})
+		return
+	}
+	switch grant {
+	case "refresh_token":
+		s.st.refreshes[a.ClientID]++
+	case "account_credentials":
+		s.st.accountTokens[a.ClientID]++
+	}
+	if a.deactivated {
+		writeJSON(w, http.StatusBadRequest, oauthErr{Reason: "The app has been disabled", Error: "invalid_client"})
 		return
 	}
 	now := s.opts.Now()
 	var access, refresh string
 	var scopes []string
-	switch f.Get("grant_type") {
-	case "authorization_code":
+	ttl := s.opts.TokenTTL
+	switch {
+	case grant == "authorization_code" && !a.serverToServer():
 		c := s.st.codes[f.Get("code")]
 		if c == nil || c.clientID != a.ClientID || now.After(c.expires) {
 			writeJSON(w, http.StatusBadRequest, oauthErr{Reason: "Invalid authorization code " + f.Get("code"), Error: "invalid_request"})
@@ -168,9 +201,8 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 		delete(s.st.codes, f.Get("code")) // single use
 		u := s.st.users[c.userID]
 		scopes = a.Scopes
-		access, refresh = s.issue(a.ClientID, u.ID, u.AccountID, scopes, true)
-	case "refresh_token":
-		s.st.refreshes[a.ClientID]++
+		access, refresh = s.issue(tokenInfo{clientID: a.ClientID, userID: u.ID, accountID: u.AccountID, account: c.account, scopes: scopes})
+	case grant == "refresh_token" && !a.serverToServer():
 		t := s.st.refresh[f.Get("refresh_token")]
 		if t == nil || t.clientID != a.ClientID {
 			// Used, superseded, revoked or unknown: Zoom does not say which.
@@ -178,26 +210,24 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		scopes = t.scopes
-		access, refresh = s.issue(a.ClientID, t.userID, t.accountID, scopes, true)
-	case "account_credentials":
-		accountID := f.Get("account_id")
-		known := false
-		for _, u := range s.st.users {
-			known = known || u.AccountID == accountID
-		}
-		if !known {
+		access, refresh = s.issue(*t)
+	case grant == "account_credentials" && a.serverToServer():
+		if f.Get("account_id") != a.AccountID {
+			// Another account's id is as unknown to the app as a made-up one.
 			writeJSON(w, http.StatusBadRequest, oauthErr{Reason: "Invalid account_id", Error: "invalid_request"})
 			return
 		}
-		scopes = a.Scopes
-		access, _ = s.issue(a.ClientID, "", accountID, scopes, false)
+		scopes, ttl = a.Scopes, s.opts.AccountTokenTTL
+		access = s.issueAccount(a)
 	default:
+		// Also a grant the app's kind does not have: account_credentials
+		// for an OAuth app, a code or refresh token for a server-to-server app.
 		writeJSON(w, http.StatusBadRequest, oauthErr{Reason: "Unsupported grant type", Error: "unsupported_grant_type"})
 		return
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: access, TokenType: "bearer", RefreshToken: refresh,
-		ExpiresIn: int(s.opts.TokenTTL / time.Second), Scope: strings.Join(scopes, " "), APIURL: "http://" + r.Host,
+		ExpiresIn: int(ttl / time.Second), Scope: strings.Join(scopes, " "), APIURL: "http://" + r.Host,
 	})
 }
 

@@ -54,8 +54,9 @@ func invalidField(w http.ResponseWriter, field string) {
 
 // caller is the authenticated side of a REST call.
 type caller struct {
+	op   string
 	tok  *tokenInfo
-	user *User // nil for account tokens
+	user *User // the token's user ("me"); nil for server-to-server tokens
 }
 
 // authenticate checks the bearer token, the scope and the per-second limit.
@@ -66,7 +67,9 @@ func (s *Sim) authenticate(w http.ResponseWriter, r *http.Request, op string) (c
 	t := s.st.access[bearer]
 	switch {
 	case !ok || bearer == "" || t == nil:
-		// Also a token sent in the query string: Zoom reads only the header.
+		// Also a token sent in the query string (Zoom reads only the
+		// header), and a token of an app deactivated since (DeactivateApp
+		// forgets them).
 		writeJSON(w, http.StatusUnauthorized, zoomErr{Code: 124, Message: "Invalid access token."})
 		return caller{}, false
 	case now.After(t.expires):
@@ -78,7 +81,7 @@ func (s *Sim) authenticate(w http.ResponseWriter, r *http.Request, op string) (c
 			Message: fmt.Sprintf("Invalid access token, does not contain scopes:[%s].", strings.Join(opScopes[op], ", "))})
 		return caller{}, false
 	}
-	c := caller{tok: t}
+	c := caller{op: op, tok: t}
 	if t.userID != "" {
 		c.user = s.st.users[t.userID]
 	}
@@ -109,10 +112,12 @@ func writeQPS429(w http.ResponseWriter, label string, limit int, now time.Time) 
 	writeJSON(w, http.StatusTooManyRequests, zoomErr{Code: 429, Message: "You have reached the maximum per-second rate limit for this API. Try again later."})
 }
 
-// accountPlan is the plan of an account's users (the first one found).
+// accountPlan is the plan of an account: its owner's. A member's own plan
+// (Basic or Licensed) decides what the member may host, not the account's
+// rate limits.
 func (st *state) accountPlan(accountID string) string {
 	for _, u := range st.users {
-		if u.AccountID == accountID {
+		if u.AccountID == accountID && u.Role == RoleOwner {
 			return u.Plan
 		}
 	}
@@ -139,13 +144,20 @@ func (s *Sim) spendDaily(w http.ResponseWriter, hostID string) bool {
 }
 
 // resolveUser maps a {userId} path value to a user the caller may act for.
+// A user token reaches only its user. An account token reaches every user
+// of its account by id or email, with an :admin scope for anyone but the
+// token's own user; "me" is the installing admin, and no one for a
+// server-to-server token, which has no user.
 func (s *Sim) resolveUser(w http.ResponseWriter, c caller, userID string) *User {
 	var u *User
-	if c.user != nil {
-		if userID == "me" || userID == c.user.ID || strings.EqualFold(userID, c.user.Email) {
+	switch {
+	case userID == "me":
+		u = c.user
+	case !c.tok.account:
+		if c.user != nil && (userID == c.user.ID || strings.EqualFold(userID, c.user.Email)) {
 			u = c.user
 		}
-	} else if userID != "me" {
+	default:
 		for _, x := range s.st.users {
 			if x.AccountID == c.tok.accountID && (x.ID == userID || strings.EqualFold(x.Email, userID)) {
 				u = x
@@ -154,17 +166,50 @@ func (s *Sim) resolveUser(w http.ResponseWriter, c caller, userID string) *User 
 	}
 	if u == nil {
 		writeJSON(w, http.StatusNotFound, zoomErr{Code: 1001, Message: "User does not exist: " + userID + "."})
+		return nil
+	}
+	if !s.mayActFor(w, c, u) {
+		return nil
 	}
 	return u
 }
 
-// visibleMeeting finds a meeting the caller may see.
+// mayActFor checks that an account token acting for a user other than its
+// own holds an :admin form of the operation's scope (a user-level scope
+// covers only one's own resources). On failure it has written the answer.
+func (s *Sim) mayActFor(w http.ResponseWriter, c caller, u *User) bool {
+	if c.user != nil && c.user.ID == u.ID {
+		return true
+	}
+	var admin []string
+	for _, sc := range opScopes[c.op] {
+		if strings.HasSuffix(sc, ":admin") {
+			admin = append(admin, sc)
+		}
+	}
+	if hasAny(c.tok.scopes, admin) {
+		return true
+	}
+	writeJSON(w, http.StatusBadRequest, zoomErr{Code: 4711,
+		Message: fmt.Sprintf("Invalid access token, does not contain scopes:[%s].", strings.Join(admin, ", "))})
+	return false
+}
+
+// visibleMeeting finds a meeting the caller may see: its host is the
+// token's user, or, for an account token, a user of the token's account.
 func (s *Sim) visibleMeeting(w http.ResponseWriter, c caller, raw string) *meeting {
 	id, err := strconv.ParseInt(raw, 10, 64)
 	m := s.st.meetings[id]
 	if err == nil && m != nil {
 		host := s.st.users[m.HostID]
-		if (c.user != nil && m.HostID == c.user.ID) || (c.user == nil && host != nil && host.AccountID == c.tok.accountID) {
+		switch {
+		case host == nil:
+		case c.tok.account && host.AccountID == c.tok.accountID:
+			if !s.mayActFor(w, c, host) {
+				return nil
+			}
+			return m
+		case !c.tok.account && c.user != nil && host.ID == c.user.ID:
 			return m
 		}
 	}
@@ -182,9 +227,10 @@ func (s *Sim) usersMe(w http.ResponseWriter, r *http.Request, c caller) {
 		typ = 1
 	}
 	first, _, _ := strings.Cut(u.Email, "@")
+	role := map[string]string{RoleOwner: "Owner", RoleAdmin: "Admin", RoleMember: "Member"}[u.Role]
 	writeJSON(w, http.StatusOK, map[string]any{
 		"id": u.ID, "first_name": first, "last_name": "Sim", "display_name": first + " Sim", "email": u.Email,
-		"type": typ, "role_name": "Owner", "pmi": u.PMI, "use_pmi": false, "timezone": "UTC", "verified": 1,
+		"type": typ, "role_name": role, "pmi": u.PMI, "use_pmi": false, "timezone": "UTC", "verified": 1,
 		"created_at": u.Created.Format(time.RFC3339), "account_id": u.AccountID, "status": "active", "language": "en-US",
 	})
 }

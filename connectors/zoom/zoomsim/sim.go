@@ -38,9 +38,14 @@ type Options struct {
 	// WebhookClient delivers webhooks; default a client with a 3s timeout.
 	WebhookClient *http.Client
 	Seed          uint64 // for fault injection; 0 picks a random seed
+	// AccountTokenTTL is a server-to-server (account_credentials) token's
+	// lifetime; default 3600s, as Zoom answers.
+	AccountTokenTTL time.Duration
 }
 
-// AppSpec registers a Zoom app (POST /_sim/apps).
+// AppSpec registers a Zoom app (POST /_sim/apps). By default it is a
+// user-managed OAuth app: each user who consents grants it access to their
+// own resources.
 type AppSpec struct {
 	ClientID     string   `json:"client_id"`
 	ClientSecret string   `json:"client_secret"`
@@ -48,15 +53,28 @@ type AppSpec struct {
 	Scopes       []string `json:"scopes"`
 	WebhookURL   string   `json:"webhook_url"`
 	SecretToken  string   `json:"secret_token"`
+	// AccountID makes a Server-to-Server OAuth app of that (existing)
+	// account: no consent and no redirect URIs; it gets tokens with
+	// grant_type=account_credentials, and its scopes are :admin (or
+	// :master) forms only, as Zoom allows for such apps.
+	AccountID string `json:"account_id,omitempty"`
+	// AccountLevel makes an admin-managed OAuth app: only an account's
+	// owner or admin may consent, and the tokens act for every user of
+	// that account.
+	AccountLevel bool `json:"account_level,omitempty"`
 }
 
 // UserSpec creates a Zoom user (POST /_sim/users). ID and AccountID are
-// generated when empty.
+// generated when empty; users given the same AccountID share an account
+// (its plan, its per-second limits, its account-level apps).
 type UserSpec struct {
 	ID        string `json:"id,omitempty"`
 	Email     string `json:"email"`
 	Plan      string `json:"plan"` // basic, pro, business
 	AccountID string `json:"account_id,omitempty"`
+	// Role is "admin" or "member". The first user of an account is always
+	// its owner (an admin); later users are members unless "admin".
+	Role string `json:"role,omitempty"`
 }
 
 // Sim is the simulator.
@@ -78,6 +96,9 @@ type Sim struct {
 func New(opts Options) *Sim {
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = 3599 * time.Second
+	}
+	if opts.AccountTokenTTL <= 0 {
+		opts.AccountTokenTTL = 3600 * time.Second
 	}
 	if opts.DailyLimit <= 0 {
 		opts.DailyLimit = 100
@@ -101,14 +122,10 @@ func New(opts Options) *Sim {
 }
 
 // Preload adds apps and users that exist from the start and survive
-// POST /_sim/reset (used by `confhub zoomsim` flags).
+// POST /_sim/reset (used by `confhub zoomsim` flags). Users come first, so
+// that a server-to-server app can name a preloaded user's account.
 func (s *Sim) Preload(apps []AppSpec, users []UserSpec) ([]User, error) {
 	var out []User
-	for _, a := range apps {
-		if err := s.AddApp(a); err != nil {
-			return nil, err
-		}
-	}
 	for i, u := range users {
 		created, err := s.AddUser(u)
 		if err != nil {
@@ -116,6 +133,11 @@ func (s *Sim) Preload(apps []AppSpec, users []UserSpec) ([]User, error) {
 		}
 		users[i].ID, users[i].AccountID = created.ID, created.AccountID // keep ids stable across resets
 		out = append(out, created)
+	}
+	for _, a := range apps {
+		if err := s.AddApp(a); err != nil {
+			return nil, err
+		}
 	}
 	s.mu.Lock()
 	s.preApps = append(s.preApps, apps...)
@@ -130,11 +152,11 @@ func (s *Sim) Reset() {
 	s.st = newState()
 	apps, users := s.preApps, s.preUsers
 	s.mu.Unlock()
-	for _, a := range apps {
-		_ = s.AddApp(a)
-	}
 	for _, u := range users {
 		_, _ = s.AddUser(u)
+	}
+	for _, a := range apps {
+		_ = s.AddApp(a)
 	}
 }
 
@@ -158,6 +180,7 @@ func (s *Sim) routes() {
 	m.HandleFunc("DELETE /v2/meetings/{meetingId}", s.op(OpDeleteMeeting, s.rest(OpDeleteMeeting, s.deleteMeeting)))
 
 	m.HandleFunc("POST /_sim/apps", s.ctlCreateApp)
+	m.HandleFunc("POST /_sim/apps/{client_id}/deactivate", s.ctlDeactivateApp)
 	m.HandleFunc("POST /_sim/users", s.ctlCreateUser)
 	m.HandleFunc("POST /_sim/users/{id}/deauthorize", s.ctlDeauthorize)
 	m.HandleFunc("GET /_sim/meetings", s.ctlMeetings)

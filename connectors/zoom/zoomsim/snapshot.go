@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 )
 
@@ -23,6 +24,7 @@ type snapshot struct {
 type snapApp struct {
 	AppSpec
 	WebhookValidated bool `json:"webhook_validated"`
+	Deactivated      bool `json:"deactivated,omitempty"`
 }
 
 type snapUser struct {
@@ -37,6 +39,7 @@ type snapToken struct {
 	ClientID  string    `json:"client_id"`
 	UserID    string    `json:"user_id"`
 	AccountID string    `json:"account_id"`
+	Account   bool      `json:"account,omitempty"` // acts for every user of the account
 	Scopes    []string  `json:"scopes"`
 	Expires   time.Time `json:"expires"`
 }
@@ -63,16 +66,16 @@ func (s *Sim) Save(w io.Writer) error {
 	s.mu.Lock()
 	snap := snapshot{Daily: map[string]snapDailyUsed{}}
 	for _, a := range s.st.apps {
-		snap.Apps = append(snap.Apps, snapApp{a.AppSpec, a.webhookValidated})
+		snap.Apps = append(snap.Apps, snapApp{a.AppSpec, a.webhookValidated, a.deactivated})
 	}
 	for _, u := range s.st.users {
 		snap.Users = append(snap.Users, snapUser{*u, u.PMI, u.Created})
 	}
 	for tok, t := range s.st.access {
-		snap.Tokens = append(snap.Tokens, snapToken{tok, false, t.clientID, t.userID, t.accountID, t.scopes, t.expires})
+		snap.Tokens = append(snap.Tokens, snapToken{tok, false, t.clientID, t.userID, t.accountID, t.account, t.scopes, t.expires})
 	}
 	for tok, t := range s.st.refresh {
-		snap.Tokens = append(snap.Tokens, snapToken{tok, true, t.clientID, t.userID, t.accountID, t.scopes, t.expires})
+		snap.Tokens = append(snap.Tokens, snapToken{tok, true, t.clientID, t.userID, t.accountID, t.account, t.scopes, t.expires})
 	}
 	for k, v := range s.st.current {
 		snap.Current = append(snap.Current, snapCurrent{k.userID, k.clientID, v[0], v[1]})
@@ -95,15 +98,25 @@ func (s *Sim) Load(r io.Reader) error {
 	}
 	st := newState()
 	for _, a := range snap.Apps {
-		st.apps[a.ClientID] = &app{AppSpec: a.AppSpec, webhookValidated: a.WebhookValidated}
+		st.apps[a.ClientID] = &app{AppSpec: a.AppSpec, webhookValidated: a.WebhookValidated, deactivated: a.Deactivated}
 	}
+	// Snapshots from before roles: each account's earliest user owns it.
+	sort.SliceStable(snap.Users, func(i, j int) bool { return snap.Users[i].Created.Before(snap.Users[j].Created) })
 	for _, u := range snap.Users {
 		user := u.User
 		user.PMI, user.Created = u.PMI, u.Created
+		if user.Role == "" {
+			user.Role = RoleMember
+			if !st.accountExists(user.AccountID) {
+				user.Role = RoleOwner
+			}
+		}
 		st.users[user.ID] = &user
 	}
 	for _, t := range snap.Tokens {
-		info := &tokenInfo{clientID: t.ClientID, userID: t.UserID, accountID: t.AccountID, scopes: t.Scopes, expires: t.Expires}
+		// A token without a user was always an account token.
+		info := &tokenInfo{clientID: t.ClientID, userID: t.UserID, accountID: t.AccountID, account: t.Account || t.UserID == "",
+			scopes: t.Scopes, expires: t.Expires}
 		if t.Refresh {
 			st.refresh[t.Token] = info
 		} else {
