@@ -30,7 +30,7 @@ func (e *env) companyZoom(users int, plan string) companyZoom {
 		}
 		c.users = append(c.users, u)
 	}
-	if err := e.sim.AddApp(zoomsim.AppSpec{ClientID: c.clientID, ClientSecret: secret, AccountID: c.account}); err != nil {
+	if err := e.sim.AddApp(zoomsim.AppSpec{ClientID: c.clientID, ClientSecret: secret, AccountID: c.account, Scopes: adminScopes}); err != nil {
 		e.t.Fatal(err)
 	}
 	e.expect(e.do("POST", "/v3/connectors", c.key, map[string]any{"provider": "zoom",
@@ -49,6 +49,10 @@ func (e *env) connectUser(c companyZoom, email string) string {
 	e.expect(r, 201, "grant of "+email)
 	return r.data()["id"].(string)
 }
+
+// adminScopes are what an account-level app is given in Zoom's Marketplace.
+var adminScopes = []string{"meeting:write:meeting:admin", "meeting:update:meeting:admin", "meeting:delete:meeting:admin",
+	"meeting:read:meeting:admin", "meeting:read:list_meetings:admin", "user:read:user:admin"}
 
 func (e *env) accountTokens(clientID string) int { return e.sim.Stats().AccountTokens[clientID] }
 
