@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -147,13 +148,23 @@ func TestAccountTokenFetchedOnceAcrossProcesses(t *testing.T) {
 		grants = append(grants, e.connectUser(c, u.Email))
 	}
 	other := e.secondStack()
+	// As a load balancer routes: to a process once it is ready (a new one
+	// is still reaching Temporal for a moment, and answers 503 till then).
+	waitFor(t, "the second process to be ready", func() bool {
+		resp, err := http.Get(other + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 	if _, err := e.pool.Exec(context.Background(), `UPDATE zoom_account_tokens SET expires_at = now() - interval '1 minute'`); err != nil {
 		t.Fatal(err)
 	}
 	before := e.accountTokens(c.clientID)
 	start := time.Now().Add(72 * time.Hour).Truncate(time.Hour)
 	var wg sync.WaitGroup
-	statuses := make([]int, 64)
+	statuses, bodies := make([]int, 64), make([]string, 64)
 	for i := range 64 {
 		wg.Go(func() {
 			base := e.srv.URL
@@ -166,16 +177,18 @@ func TestAccountTokenFetchedOnceAcrossProcesses(t *testing.T) {
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
+				bodies[i] = err.Error()
 				return
 			}
+			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			statuses[i] = resp.StatusCode
+			statuses[i], bodies[i] = resp.StatusCode, string(b)
 		})
 	}
 	wg.Wait()
 	for i, s := range statuses {
 		if s != 200 {
-			t.Fatalf("create %d: %d", i, s)
+			t.Fatalf("create %d: %d %s", i, s, bodies[i])
 		}
 	}
 	if n := e.accountTokens(c.clientID) - before; n != 1 {
