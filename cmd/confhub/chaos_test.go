@@ -150,6 +150,8 @@ func TestOutages(t *testing.T) {
 	t.Run("ConcurrentBookingsOverTwoProcesses", h.bookingRace)
 	// Issue 13's at-least-once notifications across a kill -9.
 	t.Run("NotificationsSurviveKill", h.notificationsSurviveKill)
+	// Issue 14's account token, fetched once for a burst over both processes.
+	t.Run("AccountTokenOnceOverTwoProcesses", h.accountTokenOnce)
 }
 
 // outageLength is how long each dependency stays away.

@@ -228,6 +228,7 @@ type harness struct {
 	cal        string   // the virtual-calendar grant
 	zoomGrants []string // one per simulated Zoom user
 	http       *http.Client
+	env        map[string]string // the serve processes' environment (for CLI commands)
 }
 
 func newHarness(t *testing.T, zoomUsers int) *harness {
@@ -296,6 +297,7 @@ func newHarness(t *testing.T, zoomUsers int) *harness {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
+	h.env = env
 	h.tenant(env, zoomUsers)
 	return h
 }

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/confhub/confhub/connectors/zoom/zoomsim"
+	"github.com/confhub/confhub/internal/await"
+)
+
+// accountTokenOnce: a company's Server-to-Server Zoom app serves 8 users of
+// its account; right after the account token expired, 64 creates go out
+// at once, half through each `confhub serve` process. Zoom is asked for
+// exactly one new token: the fetch is single-flight across the processes
+// (issue 14). A step of TestOutages, on its harness.
+func (h *harness) accountTokenOnce(t *testing.T) {
+	stdout, _, err := runCmd(t, h.env, "apps", "create", "--name", "Company")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app map[string]string
+	if err := json.Unmarshal([]byte(stdout), &app); err != nil {
+		t.Fatal(err)
+	}
+	key := app["api_key"]
+	call := func(c *child, method, path string, body any, idem string) (int, []byte) {
+		b, _ := json.Marshal(body)
+		req, err := http.NewRequest(method, "http://"+c.addr+path, bytes.NewReader(b))
+		if err != nil {
+			return 0, []byte(err.Error())
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		if idem != "" {
+			req.Header.Set("Idempotency-Key", idem)
+		}
+		resp, err := h.http.Do(req)
+		if err != nil {
+			return 0, []byte(err.Error())
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, raw
+	}
+	data := func(raw []byte) map[string]any {
+		var out struct {
+			Data map[string]any `json:"data"`
+		}
+		_ = json.Unmarshal(raw, &out)
+		return out.Data
+	}
+	a := h.serves[0]
+	account, clientID := "acct-company", "company-s2s"
+	var emails []string
+	for i := range 8 {
+		u, err := h.sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("staff%d@company.example", i), Plan: "business", AccountID: account})
+		if err != nil {
+			t.Fatal(err)
+		}
+		emails = append(emails, u.Email)
+	}
+	if err := h.sim.AddApp(zoomsim.AppSpec{ClientID: clientID, ClientSecret: "company-secret", AccountID: account,
+		Scopes: []string{"meeting:write:meeting:admin", "meeting:update:meeting:admin", "meeting:delete:meeting:admin",
+			"meeting:read:meeting:admin", "meeting:read:list_meetings:admin", "user:read:user:admin"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []map[string]any{
+		{"provider": "zoom", "settings": map[string]any{"client_id": clientID, "client_secret": "company-secret", "account_id": account}},
+		{"provider": "virtual-calendar"},
+	} {
+		if s, raw := call(a, http.MethodPost, "/v3/connectors", body, ""); s != http.StatusCreated {
+			t.Fatalf("connector: %d %s", s, raw)
+		}
+	}
+	s, raw := call(a, http.MethodPost, "/v3/connect/custom", map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "company-room"}}, "")
+	if s != http.StatusCreated {
+		t.Fatalf("calendar grant: %d %s", s, raw)
+	}
+	cal := data(raw)["id"].(string)
+	var grants []string
+	for _, e := range emails {
+		s, raw := call(a, http.MethodPost, "/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"email": e}}, "")
+		if s != http.StatusCreated {
+			t.Fatalf("grant of %s: %d %s", e, s, raw)
+		}
+		grants = append(grants, data(raw)["id"].(string))
+	}
+	// Traffic to ready processes only, as a load balancer routes.
+	if !eventually(time.Minute, func() bool { return probe(h.serves[0].addr, "/readyz") && probe(h.serves[1].addr, "/readyz") }) {
+		t.Fatal("the serve processes are not both ready")
+	}
+	pool, err := pgxpool.New(context.Background(), h.pg.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(context.Background(), `UPDATE zoom_account_tokens SET expires_at = now() - interval '1 minute'`); err != nil {
+		t.Fatal(err)
+	}
+	before, meetingsBefore := h.sim.Stats().AccountTokens[clientID], len(simMeetings(t, h.simURL))
+	start := time.Now().UTC().Truncate(time.Hour).Add(96 * time.Hour)
+	statuses, bodies := make([]int, 64), make([]string, 64)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			body := map[string]any{"title": fmt.Sprint("Company call ", i),
+				"when":         map[string]any{"start_time": start.Add(time.Duration(i) * time.Hour).Unix(), "end_time": start.Add(time.Duration(i)*time.Hour + 30*time.Minute).Unix()},
+				"conferencing": map[string]any{"provider": "Zoom Meeting", "autocreate": map[string]any{"conf_grant_id": grants[i%len(grants)]}}}
+			idem := fmt.Sprintf("company-burst-%d", i)
+			// A client retries a 503 (with Retry-After) under its key.
+			await.Until(time.Minute, func() bool {
+				s, raw := call(h.serves[i%2], http.MethodPost, "/v3/grants/"+cal+"/events?calendar_id=primary", body, idem)
+				statuses[i], bodies[i] = s, string(raw)
+				return s != http.StatusServiceUnavailable && s != 0
+			})
+		})
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != http.StatusOK {
+			t.Fatalf("create %d via %s: %d %s", i, h.serves[i%2].name, s, bodies[i])
+		}
+	}
+	if n := h.sim.Stats().AccountTokens[clientID] - before; n != 1 {
+		t.Errorf("%d account token requests for 64 creates over two processes on an expired token, want 1", n)
+	}
+	if n := len(simMeetings(t, h.simURL)) - meetingsBefore; n != 64 {
+		t.Errorf("%d meetings made for 64 creates, want 64", n)
+	}
+}
