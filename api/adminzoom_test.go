@@ -1,11 +1,14 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 )
@@ -287,6 +290,73 @@ func TestDeletingAnAdminInstallDeletesItsUsers(t *testing.T) {
 	for _, g := range append([]string{a.install}, grants...) {
 		if seen[g] != 1 {
 			t.Fatalf("grant.deleted per grant %v", seen)
+		}
+	}
+}
+
+// The users under an install use the install's rotating token: when it
+// has expired, one refresh serves both users' creates; when Zoom refuses
+// the install's refresh token, the install and its users turn invalid at
+// once, one grant.expired each, and the create answers a 4xx naming why.
+func TestAdminInstallTokenServesItsUsersAndDiesWithThem(t *testing.T) {
+	e := newEnv(t)
+	a := e.adminZoom(2)
+	rcv := newReceiver(t)
+	e.subscribe(a.z.key, rcv, "grant.expired")
+	var grants []string
+	for _, u := range a.users {
+		r := e.connectMember(a.z.key, map[string]any{"email": u.Email})
+		e.expect(r, 201, "grant of "+u.Email)
+		grants = append(grants, r.data()["id"].(string))
+	}
+	install := uuid.MustParse(a.install)
+	expireAccess := func() {
+		if _, err := e.pool.Exec(context.Background(), `UPDATE grants SET access_expires_at = $2 WHERE id = $1`,
+			install, e.clock.Now().Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expireAccess()
+	before := e.refreshes(a.z)
+	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	for i, g := range grants {
+		e.expect(e.do("POST", "/v3/grants/"+a.cal+"/events?calendar_id=primary", a.z.key,
+			companyEvent(fmt.Sprint("Call ", i), start.Add(time.Duration(i)*time.Hour), g)), 200, "create on an expired install token")
+	}
+	if n := e.refreshes(a.z) - before; n != 1 {
+		t.Fatalf("%d refreshes of the install for two users' creates, want 1", n)
+	}
+	hosts := map[string]bool{}
+	for _, m := range e.meetings() {
+		hosts[m["host_id"].(string)] = true
+	}
+	if len(hosts) != 2 || !hosts[a.users[0].ID] || !hosts[a.users[1].ID] {
+		t.Fatalf("meeting hosts %v", hosts)
+	}
+
+	e.sealInto(a.z, install, "refresh_token_enc", "not-a-refresh-token")
+	expireAccess()
+	r := e.do("POST", "/v3/grants/"+a.cal+"/events?calendar_id=primary", a.z.key, companyEvent("After", start.Add(3*time.Hour), grants[0]))
+	if r.Status < 400 || r.Status >= 500 || !strings.Contains(r.errMessage(), "company's Zoom connection is gone") {
+		t.Fatalf("a create once the install's refresh token is refused: %d %s", r.Status, r.Raw)
+	}
+	all := append([]string{a.install}, grants...)
+	for _, g := range all {
+		if st := e.do("GET", "/v3/grants/"+g, a.z.key, nil).data()["grant_status"]; st != "invalid" {
+			t.Fatalf("grant %s is %v after the install's refresh token was refused", g, st)
+		}
+	}
+	if n := len(e.meetings()); n != 2 {
+		t.Fatalf("%d meetings, want the 2 made before", n)
+	}
+	waitFor(t, "a grant.expired per grant", func() bool { return len(rcv.of("grant.expired")) >= len(all) })
+	seen := map[string]int{}
+	for _, d := range rcv.of("grant.expired") {
+		seen[d.obj["grant_id"].(string)]++
+	}
+	for _, g := range all {
+		if seen[g] != 1 {
+			t.Fatalf("grant.expired per grant %v, want exactly one for each of %v", seen, all)
 		}
 	}
 }
