@@ -21,6 +21,7 @@ type connectorJSON struct {
 type zoomSettingsJSON struct {
 	ClientID        string `json:"client_id"`
 	AccountID       string `json:"account_id,omitempty"`
+	AccountLevel    bool   `json:"account_level,omitempty"`
 	ClientSecretSet bool   `json:"client_secret_set"`
 	SecretTokenSet  bool   `json:"secret_token_set"`
 }
@@ -28,7 +29,7 @@ type zoomSettingsJSON struct {
 func toConnectorJSON(c connectors.Connector) connectorJSON {
 	out := connectorJSON{Name: c.Name, Provider: string(c.Provider), CreatedAt: c.CreatedAt.Unix(), UpdatedAt: c.UpdatedAt.Unix()}
 	if c.Provider == connectors.Zoom {
-		out.Settings = &zoomSettingsJSON{ClientID: c.ClientID, AccountID: c.AccountID, ClientSecretSet: c.HasSecret, SecretTokenSet: c.HasSecretToken}
+		out.Settings = &zoomSettingsJSON{ClientID: c.ClientID, AccountID: c.AccountID, AccountLevel: c.AccountLevel, ClientSecretSet: c.HasSecret, SecretTokenSet: c.HasSecretToken}
 	}
 	return out
 }

@@ -31,6 +31,7 @@ type Connector struct {
 	Name           string
 	ClientID       string
 	AccountID      string // set: an account-level (Server-to-Server) Zoom app
+	AccountLevel   bool   // an admin-managed (account-level) OAuth app, installed by a Zoom admin
 	HasSecret      bool
 	HasSecretToken bool
 	CreatedAt      time.Time
@@ -64,7 +65,14 @@ type ZoomSettings struct {
 	// AccountID makes the connector account-level: a Server-to-Server OAuth
 	// app of that Zoom account, whose token acts for every user in it.
 	AccountID *string `json:"account_id"`
+	// AccountLevel makes the connector an admin-managed (account-level)
+	// OAuth app: an owner or admin of a Zoom account installs it through
+	// hosted OAuth, and the install acts for the account's users.
+	AccountLevel *bool `json:"account_level"`
 }
+
+// IsAccountLevel reports whether the settings ask for an admin-managed app.
+func (z ZoomSettings) IsAccountLevel() bool { return z.AccountLevel != nil && *z.AccountLevel }
 
 // ZoomCredentials are the decrypted credentials other features use to talk
 // to Zoom on the application's behalf.
@@ -74,6 +82,9 @@ type ZoomCredentials struct {
 	ClientSecret string
 	SecretToken  string // empty when not configured
 	AccountID    string // empty for a user-level app
+	// AccountLevel: an admin-managed OAuth app; its grants are installs
+	// (an admin's) and the users under them.
+	AccountLevel bool
 }
 
 // WebhookSecret is a Zoom connector's webhook secret token, to verify a

@@ -27,13 +27,13 @@ func NewStore(pool *pgxpool.Pool, kr *vault.Keyring) *Store {
 	return &Store{pool: pool, vault: kr}
 }
 
-const selectColumns = `id, provider, name, COALESCE(client_id, ''), COALESCE(account_id, ''), client_secret_enc IS NOT NULL,
+const selectColumns = `id, provider, name, COALESCE(client_id, ''), COALESCE(account_id, ''), account_level, client_secret_enc IS NOT NULL,
 	secret_token_enc IS NOT NULL, created_at, updated_at`
 
 func scanConnector(r pgx.CollectableRow) (Connector, error) {
 	var c Connector
 	var p string
-	err := r.Scan(&c.ID, &p, &c.Name, &c.ClientID, &c.AccountID, &c.HasSecret, &c.HasSecretToken, &c.CreatedAt, &c.UpdatedAt)
+	err := r.Scan(&c.ID, &p, &c.Name, &c.ClientID, &c.AccountID, &c.AccountLevel, &c.HasSecret, &c.HasSecretToken, &c.CreatedAt, &c.UpdatedAt)
 	c.Provider = Provider(p)
 	return c, err
 }
@@ -49,9 +49,9 @@ func (s *Store) Create(ctx context.Context, appID uuid.UUID, in CreateInput) (Co
 	if err != nil {
 		return Connector{}, err
 	}
-	rows, err := s.pool.Query(ctx, `INSERT INTO connectors (id, application_id, provider, name, client_id, client_secret_enc, secret_token_enc, account_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+selectColumns,
-		id, appID, string(p), name, clientID, secretEnc, tokenEnc, settings.AccountID)
+	rows, err := s.pool.Query(ctx, `INSERT INTO connectors (id, application_id, provider, name, client_id, client_secret_enc, secret_token_enc, account_id,
+		account_level) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING `+selectColumns,
+		id, appID, string(p), name, clientID, secretEnc, tokenEnc, settings.AccountID, settings.IsAccountLevel())
 	if err != nil {
 		return Connector{}, err
 	}
@@ -107,8 +107,8 @@ func (s *Store) Update(ctx context.Context, appID uuid.UUID, provider string, in
 				return err
 			}
 			q = `UPDATE connectors SET name = COALESCE($3, name), client_id = $4, client_secret_enc = $5, secret_token_enc = $6,
-				account_id = $7, updated_at = now() WHERE id = $1 AND application_id = $2 RETURNING ` + selectColumns
-			args = append(args, clientID, secretEnc, tokenEnc, settings.AccountID)
+				account_id = $7, account_level = $8, updated_at = now() WHERE id = $1 AND application_id = $2 RETURNING ` + selectColumns
+			args = append(args, clientID, secretEnc, tokenEnc, settings.AccountID, settings.IsAccountLevel())
 		}
 		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
@@ -141,8 +141,9 @@ func (s *Store) ZoomCredentials(ctx context.Context, appID uuid.UUID) (ZoomCrede
 	var c ZoomCredentials
 	var secretEnc string
 	var tokenEnc *string
-	err := s.pool.QueryRow(ctx, `SELECT id, client_id, client_secret_enc, secret_token_enc, COALESCE(account_id, '') FROM connectors
-		WHERE application_id = $1 AND provider = 'zoom'`, appID).Scan(&c.ConnectorID, &c.ClientID, &secretEnc, &tokenEnc, &c.AccountID)
+	err := s.pool.QueryRow(ctx, `SELECT id, client_id, client_secret_enc, secret_token_enc, COALESCE(account_id, ''), account_level
+		FROM connectors WHERE application_id = $1 AND provider = 'zoom'`, appID).Scan(&c.ConnectorID, &c.ClientID, &secretEnc, &tokenEnc,
+		&c.AccountID, &c.AccountLevel)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, notFound(Zoom)
 	}

@@ -113,6 +113,10 @@ func settingsFor(p Provider, raw []byte) (ZoomSettings, error) {
 		if s.AccountID != nil && !zoomAccountID.MatchString(*s.AccountID) {
 			return s, apperr.InvalidField("settings.account_id", "must be a Zoom account id (1 to 64 letters, digits, - or _), as the Server-to-Server OAuth app's page shows it")
 		}
+		if s.IsAccountLevel() && s.AccountID != nil {
+			return s, apperr.InvalidField("settings.account_level", "cannot go with settings.account_id: account_id is a Server-to-Server app, "+
+				"account_level an admin-managed OAuth app installed through hosted OAuth; a Zoom app is one or the other")
+		}
 		return s, nil
 	default:
 		if !isAbsent(raw) && !bytes.Equal(bytes.TrimSpace(raw), []byte("{}")) {

@@ -230,16 +230,25 @@ func (t *AccountTokens) refused(ctx context.Context, tx pgx.Tx, appID, connector
 
 // connectAccountUser makes (or makes valid again) the grant of a user of the
 // company's Zoom account, under its account-level connector: no consent of
-// the user's, only the account token. The user must exist in the account
-// and be licensed (Zoom lets only licensed users host meetings made
+// the user's, only the account's token — the Server-to-Server app's, or the
+// admin's install of an admin-managed app. The user must exist in the
+// account and be licensed (Zoom lets only licensed users host meetings made
 // through the API).
 func (s *Service) connectAccountUser(ctx context.Context, appID uuid.UUID, creds connectors.ZoomCredentials, st zoomCustomSettings) (Grant, error) {
-	if creds.AccountID == "" {
+	if creds.AccountID == "" && !creds.AccountLevel {
 		return Grant{}, apperr.InvalidField("settings", "email and user_id connect a user of a company's Zoom account, which needs an "+
-			"account-level Zoom connector (settings.account_id); this application's connector is user-level: send a refresh_token")
+			"account-level Zoom connector (settings.account_id or settings.account_level); this application's connector is user-level: send a refresh_token")
 	}
 	if st.RefreshToken != nil {
+		if creds.AccountLevel {
+			return Grant{}, apperr.InvalidField("settings.refresh_token", "goes alone: a refresh token of an admin-managed app is an admin's install; "+
+				"name a user of the account with settings.email or settings.user_id instead")
+		}
 		return Grant{}, apperr.InvalidField("settings.refresh_token", "is not taken by an account-level Zoom connector: name the user with settings.email or settings.user_id")
+	}
+	if st.InstallationID != nil && !creds.AccountLevel {
+		return Grant{}, apperr.InvalidField("settings.installation_id", "names an admin's install of an admin-managed Zoom app; this application's "+
+			"connector is a Server-to-Server app (settings.account_id), which has none")
 	}
 	field, ref := "settings.email", ""
 	switch {
@@ -258,8 +267,17 @@ func (s *Service) connectAccountUser(ctx context.Context, appID uuid.UUID, creds
 	default:
 		return Grant{}, apperr.InvalidField("settings.email", "is required: the Zoom user (of the company's account) to connect, or settings.user_id")
 	}
+	src, account := s.s2sSource(appID), creds.AccountID
+	var install *installRef
+	if creds.AccountLevel {
+		in, err := s.pickInstall(ctx, appID, creds.ConnectorID, st.InstallationID)
+		if err != nil {
+			return Grant{}, err
+		}
+		install, src, account = &in, s.installSource(appID, in.id), in.accountID
+	}
 	var u zoom.User
-	err := s.accountDo(ctx, appID, func(token string) error {
+	err := accountDo(ctx, src, func(token string) error {
 		var err error
 		u, err = s.zoom.User(ctx, token, ref)
 		return err
@@ -267,18 +285,85 @@ func (s *Service) connectAccountUser(ctx context.Context, appID uuid.UUID, creds
 	var ze *zoom.Error
 	switch {
 	case errors.As(err, &ze) && (ze.Code == 1001 || ze.HTTPStatus == 404):
-		return Grant{}, apperr.InvalidField(field, "names no user of the company's Zoom account (%s)", creds.AccountID)
+		return Grant{}, apperr.InvalidField(field, "names no user of the company's Zoom account (%s)", account)
 	case apperr.IsKind(err, apperr.Unauthorized):
 		return Grant{}, err
 	case err != nil:
 		return Grant{}, ProviderError(err)
-	case u.AccountID != "" && u.AccountID != creds.AccountID:
+	case u.AccountID != "" && account != "" && u.AccountID != account:
 		return Grant{}, apperr.InvalidField(field, "names a user of another Zoom account")
 	case u.Type < 2:
 		return Grant{}, apperr.InvalidField(field, "names a user on Zoom's Basic (free) plan: only licensed (Pro or better) users can host "+
 			"meetings made through the API; license the user in Zoom first")
 	}
-	return s.upsertAccountUser(ctx, appID, creds.ConnectorID, u)
+	if install != nil && u.ID == install.userID {
+		// The installing admin already has a grant: the install itself,
+		// whose own token hosts their meetings.
+		return s.Store.Get(ctx, appID, install.id.String())
+	}
+	return s.upsertAccountUser(ctx, appID, creds.ConnectorID, u, install)
+}
+
+// installRef is an admin's install: its grant, its admin and their account.
+type installRef struct {
+	id                uuid.UUID
+	userID, accountID string
+}
+
+// pickInstall finds the install a user is connected under: the one named,
+// else the connector's only valid one. Several companies may install the
+// same admin-managed app; with several, guessing could put a user under
+// the wrong company's install, so the caller must name it.
+func (s *Service) pickInstall(ctx context.Context, appID, connectorID uuid.UUID, named *string) (installRef, error) {
+	type row struct {
+		ref            installRef
+		status, reason string
+	}
+	var id *uuid.UUID
+	if named != nil {
+		v, err := uuid.Parse(*named)
+		if err != nil {
+			return installRef{}, apperr.InvalidField("settings.installation_id", "must be the grant id of an admin's install (a UUID)")
+		}
+		id = &v
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, provider_user_id, COALESCE(provider_account_id, ''), grant_status, COALESCE(invalid_reason, '')
+		FROM grants WHERE application_id = $1 AND connector_id = $2 AND installation AND ($3::uuid IS NULL OR id = $3)
+		ORDER BY created_at, id`, appID, connectorID, id)
+	if err != nil {
+		return installRef{}, err
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.ref.id, &x.ref.userID, &x.ref.accountID, &x.status, &x.reason)
+	})
+	if err != nil {
+		return installRef{}, err
+	}
+	var valid []row
+	for _, x := range all {
+		if x.status == StatusValid {
+			valid = append(valid, x)
+		}
+	}
+	switch {
+	case named != nil && len(all) == 0:
+		return installRef{}, apperr.InvalidField("settings.installation_id", "names no admin's install of this application's Zoom connector")
+	case named != nil && len(valid) == 0:
+		return installRef{}, apperr.InvalidField("settings.installation_id", "names an install that is invalid (%s): an owner or admin of the "+
+			"Zoom account must install the app again through hosted authentication", all[0].reason)
+	case len(valid) == 1:
+		return valid[0].ref, nil
+	case len(valid) > 1:
+		return installRef{}, apperr.InvalidField("settings.installation_id", "is required: this application's Zoom app is installed in %d Zoom "+
+			"accounts; name the install (its grant id) of the user's account", len(valid))
+	case len(all) > 0:
+		return installRef{}, apperr.InvalidField("settings", "the company's Zoom install is invalid (%s): an owner or admin of the Zoom account "+
+			"must install the app again through hosted authentication (/v3/connect/auth)", all[0].reason)
+	default:
+		return installRef{}, apperr.InvalidField("settings", "no Zoom admin has installed this application's admin-managed Zoom app yet: an owner "+
+			"or admin of the company's Zoom account installs it through hosted authentication (/v3/connect/auth) first")
+	}
 }
 
 // zoomUserID is the shape of Zoom's user ids.
@@ -292,38 +377,109 @@ func validEmail(s string) error {
 	return nil
 }
 
-// accountDo calls fn with the account token, and once more with a new one
+// tokenSource is what acts for a company's users: the Server-to-Server
+// app's account token, or an admin's install.
+type tokenSource struct {
+	get func(ctx context.Context) (token string, version int64, err error)
+	// refetch is for a token Zoom refused; failed is its version.
+	refetch func(ctx context.Context, failed int64) (token string, version int64, err error)
+}
+
+func (s *Service) s2sSource(appID uuid.UUID) tokenSource {
+	return tokenSource{
+		get: func(ctx context.Context) (string, int64, error) {
+			t, err := s.Accounts.Get(ctx, appID)
+			return t.Token, t.Version, err
+		},
+		refetch: func(ctx context.Context, failed int64) (string, int64, error) {
+			t, err := s.Accounts.Refetch(ctx, appID, failed)
+			return t.Token, t.Version, err
+		},
+	}
+}
+
+// installSource uses the install's own rotating tokens, refreshed
+// single-flight as any grant's.
+func (s *Service) installSource(appID, installID uuid.UUID) tokenSource {
+	gone := func(t AccessToken, err error) (string, int64, error) {
+		if apperr.IsKind(err, apperr.Unauthorized) {
+			return "", 0, &apperr.Error{Kind: apperr.Unauthorized, Err: err, Message: fmt.Sprintf("the company's Zoom connection is gone: "+
+				"the Zoom admin's install (grant %s) no longer works; an owner or admin of the Zoom account must install the app again", installID)}
+		}
+		return t.Token, t.Version, err
+	}
+	return tokenSource{
+		get: func(ctx context.Context) (string, int64, error) { return gone(s.Tokens.Get(ctx, appID, installID)) },
+		refetch: func(ctx context.Context, failed int64) (string, int64, error) {
+			return gone(s.Tokens.ForceRefresh(ctx, appID, installID, failed))
+		},
+	}
+}
+
+// accountDo calls fn with the source's token, and once more with a new one
 // if Zoom refused it (401/124).
-func (s *Service) accountDo(ctx context.Context, appID uuid.UUID, fn func(token string) error) error {
-	tok, err := s.Accounts.Get(ctx, appID)
+func accountDo(ctx context.Context, src tokenSource, fn func(token string) error) error {
+	tok, version, err := src.get(ctx)
 	if err != nil {
 		return err
 	}
-	err = fn(tok.Token)
+	err = fn(tok)
 	if zoom.ClassOf(err) != zoom.NeedsRefresh {
 		return err
 	}
-	if tok, err = s.Accounts.Refetch(ctx, appID, tok.Version); err != nil {
+	if tok, _, err = src.refetch(ctx, version); err != nil {
 		return err
 	}
-	return fn(tok.Token)
+	return fn(tok)
 }
 
 // upsertAccountUser stores the grant of a user under an account-level
-// connector: no tokens of its own (it uses the account token).
-func (s *Store) upsertAccountUser(ctx context.Context, appID, connectorID uuid.UUID, u zoom.User) (Grant, error) {
+// connector: no tokens of its own (it uses the account token, or its
+// install's). Under an install, the install's row is locked first (the
+// order expire takes them in) and must still be valid: a user is never
+// made valid under an install that a concurrent deauthorization expired.
+func (s *Store) upsertAccountUser(ctx context.Context, appID, connectorID uuid.UUID, u zoom.User, install *installRef) (Grant, error) {
 	name := strings.TrimSpace(u.FirstName + " " + u.LastName)
+	var installID *uuid.UUID
+	if install != nil {
+		installID = &install.id
+	}
 	var g Grant
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if installID != nil {
+			var status string
+			err := tx.QueryRow(ctx, `SELECT grant_status FROM grants WHERE application_id = $1 AND id = $2 AND installation FOR SHARE`,
+				appID, *installID).Scan(&status)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && status != StatusValid) {
+				return &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf("the company's Zoom connection is gone: the Zoom admin's "+
+					"install (grant %s) was removed or turned invalid meanwhile; an owner or admin must install the app again", *installID)}
+			}
+			if err != nil {
+				return err
+			}
+		}
 		id, created, err := lockOrInsert(ctx, tx, appID, connectorID, ProviderZoom, u.ID, u.Email)
 		if err != nil {
 			return err
 		}
+		if installID != nil {
+			var isInstall bool
+			if err := tx.QueryRow(ctx, `SELECT installation FROM grants WHERE id = $1`, id).Scan(&isInstall); err != nil {
+				return err
+			}
+			if isInstall {
+				// Turning another install into a user grant would silently
+				// cut off every user under it.
+				return apperr.InvalidField("settings", "names the admin who made another install of this Zoom app (grant %s): "+
+					"that install's grant already hosts their meetings", id)
+			}
+		}
 		rows, err := tx.Query(ctx, `UPDATE grants SET grant_status = 'valid', invalid_reason = NULL, connector_id = $3, account_level = true,
 			email = $4, name = NULLIF($5, ''), provider_account_id = $6, access_token_enc = NULL, refresh_token_enc = NULL,
-			access_expires_at = NULL, token_version = token_version + 1, connected_at = now(), updated_at = now()
+			access_expires_at = NULL, token_version = token_version + 1, connected_at = now(), updated_at = now(),
+			installation = false, installation_grant_id = $7
 			WHERE application_id = $1 AND id = $2 RETURNING `+grantColumns,
-			appID, id, connectorID, u.Email, name, u.AccountID)
+			appID, id, connectorID, u.Email, name, u.AccountID, installID)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/confhub/confhub/internal/webhooks"
@@ -44,29 +45,35 @@ func tell(ctx context.Context, tx pgx.Tx, typ string, g Grant) error {
 // expire marks grants invalid and erases their tokens, in tx; each grant
 // that was not invalid already gets its one grant.expired. where selects
 // the grants (an SQL condition on the table g, with args from $2 on; $1 is
-// the reason).
+// the reason). The valid grants under an expired admin install (users it
+// acted for) expire with it: they have no token but the install's.
 func expire(ctx context.Context, tx pgx.Tx, reason, where string, args ...any) (int64, error) {
 	rows, err := tx.Query(ctx, `WITH old AS (SELECT id, grant_status FROM grants g WHERE `+where+` FOR UPDATE)
 		UPDATE grants SET grant_status = 'invalid', invalid_reason = $1, access_token_enc = NULL, refresh_token_enc = NULL,
 		access_expires_at = NULL, token_version = token_version + 1, updated_at = now()
-		FROM old WHERE grants.id = old.id RETURNING old.grant_status, `+qualified, append([]any{reason}, args...)...)
+		FROM old WHERE grants.id = old.id RETURNING old.grant_status, grants.installation, `+qualified, append([]any{reason}, args...)...)
 	if err != nil {
 		return 0, err
 	}
 	type row struct {
-		was string
-		g   Grant
+		was     string
+		install bool
+		g       Grant
 	}
 	changed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 		var x row
-		err := r.Scan(&x.was, &x.g.ID, &x.g.ApplicationID, &x.g.Provider, &x.g.Status, &x.g.InvalidReason, &x.g.Email, &x.g.Name,
+		err := r.Scan(&x.was, &x.install, &x.g.ID, &x.g.ApplicationID, &x.g.Provider, &x.g.Status, &x.g.InvalidReason, &x.g.Email, &x.g.Name,
 			&x.g.ProviderUserID, &x.g.ProviderAccountID, &x.g.Scope, &x.g.CreatedAt, &x.g.UpdatedAt)
 		return x, err
 	})
 	if err != nil {
 		return 0, err
 	}
+	var installs []uuid.UUID
 	for _, x := range changed {
+		if x.install {
+			installs = append(installs, x.g.ID)
+		}
 		if x.was == "invalid" {
 			continue
 		}
@@ -74,7 +81,17 @@ func expire(ctx context.Context, tx pgx.Tx, reason, where string, args ...any) (
 			return 0, err
 		}
 	}
-	return int64(len(changed)), nil
+	n := int64(len(changed))
+	if len(installs) > 0 {
+		// Grants under an install are never installs: this goes one level deep.
+		under, err := expire(ctx, tx, "the company's Zoom connection is gone: the Zoom admin's install turned invalid ("+reason+")",
+			`g.installation_grant_id = ANY($2) AND g.grant_status = 'valid'`, installs)
+		if err != nil {
+			return 0, err
+		}
+		n += under
+	}
+	return n, nil
 }
 
 // qualified is grantColumns for a statement that joins grants to another

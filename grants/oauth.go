@@ -173,7 +173,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (string, error) {
 	if err != nil {
 		return fail("server_error", "Zoom refused the authorization code: "+err.Error())
 	}
-	g, err := s.connectZoom(ctx, st.appID, creds.ConnectorID, app, tok)
+	g, err := s.connectZoom(ctx, st.appID, creds.ConnectorID, creds.AccountLevel, app, tok)
 	if err != nil {
 		var ae *apperr.Error
 		if errors.As(err, &ae) && ae.Kind == apperr.Invalid {
@@ -191,8 +191,11 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (string, error) {
 }
 
 // connectZoom checks a fresh token's scope, learns who the user is and
-// stores the grant. A token we will not keep is revoked.
-func (s *Service) connectZoom(ctx context.Context, appID, connectorID uuid.UUID, app zoom.App, tok *zoom.Token) (Grant, error) {
+// stores the grant. A token we will not keep is revoked. With an
+// admin-managed connector (installation) the token is an admin's install:
+// Zoom gives such a token only to an owner or admin of the account, so the
+// user who consented is the installing admin.
+func (s *Service) connectZoom(ctx context.Context, appID, connectorID uuid.UUID, installation bool, app zoom.App, tok *zoom.Token) (Grant, error) {
 	if !tok.HasScope(meetingCreateScopes...) {
 		_ = s.zoom.Revoke(ctx, app, tok.AccessToken)
 		return Grant{}, apperr.InvalidField("scope", "the Zoom app granted %q, which cannot create meetings: add meeting:write:meeting (or classic meeting:write) to the Zoom app's scopes",
@@ -209,7 +212,7 @@ func (s *Service) connectZoom(ctx context.Context, appID, connectorID uuid.UUID,
 	if err != nil {
 		return Grant{}, ProviderError(err)
 	}
-	return s.upsertZoom(ctx, appID, connectorID, u, tok, s.now())
+	return s.upsertZoom(ctx, appID, connectorID, installation, u, tok, s.now())
 }
 
 // TokenRequest is POST /v3/connect/token's body (JSON or form).
@@ -343,6 +346,9 @@ type zoomCustomSettings struct {
 	// Under an account-level connector: the Zoom user, by email or id.
 	Email  *string `json:"email"`
 	UserID *string `json:"user_id"`
+	// Under an admin-managed connector with several installs: the grant id
+	// of the install whose account the user is in.
+	InstallationID *string `json:"installation_id"`
 }
 
 type virtualCustomSettings struct {
@@ -365,7 +371,7 @@ func (s *Service) ConnectCustom(ctx context.Context, appID uuid.UUID, in CustomI
 		if err != nil {
 			return Grant{}, err
 		}
-		if creds.AccountID != "" || st.Email != nil || st.UserID != nil {
+		if creds.AccountID != "" || st.Email != nil || st.UserID != nil || st.InstallationID != nil {
 			return s.connectAccountUser(ctx, appID, creds, st)
 		}
 		if st.RefreshToken == nil || *st.RefreshToken == "" || len(*st.RefreshToken) > 4096 {
@@ -381,7 +387,9 @@ func (s *Service) ConnectCustom(ctx context.Context, appID uuid.UUID, in CustomI
 		if err != nil {
 			return Grant{}, ProviderError(err)
 		}
-		return s.connectZoom(ctx, appID, creds.ConnectorID, app, tok)
+		// Under an admin-managed connector a refresh token is an admin's
+		// install, as hosted OAuth would have made it.
+		return s.connectZoom(ctx, appID, creds.ConnectorID, creds.AccountLevel, app, tok)
 	case ProviderVirtualCalendar:
 		var st virtualCustomSettings
 		if err := strictjson.Decode(in.Settings, &st, "settings"); err != nil {

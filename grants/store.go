@@ -132,6 +132,21 @@ func (s *Store) deleteGrant(ctx context.Context, appID uuid.UUID, id string) (Gr
 		if err := tx.QueryRow(ctx, `SELECT refresh_token_enc FROM grants WHERE id = $1`, gid).Scan(&refreshEnc); err != nil {
 			return err
 		}
+		// An install's users cannot work without it: they go with it, each
+		// with its grant.deleted (the foreign key would delete them silently).
+		rows, err = tx.Query(ctx, `DELETE FROM grants WHERE application_id = $1 AND installation_grant_id = $2 RETURNING `+grantColumns, appID, gid)
+		if err != nil {
+			return err
+		}
+		under, err := pgx.CollectRows(rows, scanGrant)
+		if err != nil {
+			return err
+		}
+		for _, u := range under {
+			if err := tell(ctx, tx, webhooks.GrantDeleted, u); err != nil {
+				return err
+			}
+		}
 		if _, err = tx.Exec(ctx, `DELETE FROM grants WHERE application_id = $1 AND id = $2`, appID, gid); err != nil {
 			return err
 		}
@@ -151,7 +166,7 @@ func (s *Store) deleteGrant(ctx context.Context, appID uuid.UUID, id string) (Gr
 // user: a new grant, or the existing one re-authenticated (same id, valid
 // again). The row id is settled before sealing, because ciphertexts are
 // bound to it.
-func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, u zoom.User, tok *zoom.Token, now time.Time) (Grant, error) {
+func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, installation bool, u zoom.User, tok *zoom.Token, now time.Time) (Grant, error) {
 	name := strings.TrimSpace(u.FirstName + " " + u.LastName)
 	var g Grant
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -169,9 +184,10 @@ func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, u 
 		}
 		rows, err := tx.Query(ctx, `UPDATE grants SET grant_status = 'valid', invalid_reason = NULL, connector_id = $3, account_level = false,
 			email = $4, name = NULLIF($5, ''), provider_account_id = $6, scope = $7, access_token_enc = $8, refresh_token_enc = $9,
-			access_expires_at = $10, token_version = token_version + 1, last_refreshed_at = $11, connected_at = $11, updated_at = now()
+			access_expires_at = $10, token_version = token_version + 1, last_refreshed_at = $11, connected_at = $11, updated_at = now(),
+			installation = $12, installation_grant_id = NULL
 			WHERE application_id = $1 AND id = $2 RETURNING `+grantColumns,
-			appID, id, connectorID, u.Email, name, u.AccountID, tok.Scopes, access, refresh, tok.Expiry, now)
+			appID, id, connectorID, u.Email, name, u.AccountID, tok.Scopes, access, refresh, tok.Expiry, now, installation)
 		if err != nil {
 			return err
 		}

@@ -94,17 +94,20 @@ type tokenRow struct {
 	status, reason, provider, userID string
 	accountLevel                     bool
 	connectorID                      *uuid.UUID
-	version                          int64
-	accessEnc                        *string
-	expires                          *time.Time
+	// installGrant: the admin's install whose token the grant uses.
+	installGrant *uuid.UUID
+	version      int64
+	accessEnc    *string
+	expires      *time.Time
 }
 
 const tokenRowSelect = `SELECT grant_status, COALESCE(invalid_reason, ''), provider, provider_user_id, connector_id,
-	token_version, access_token_enc, access_expires_at, account_level FROM grants WHERE application_id = $1 AND id = $2`
+	token_version, access_token_enc, access_expires_at, account_level, installation_grant_id FROM grants
+	WHERE application_id = $1 AND id = $2`
 
 func scanTokenRow(row pgx.Row) (tokenRow, error) {
 	var r tokenRow
-	err := row.Scan(&r.status, &r.reason, &r.provider, &r.userID, &r.connectorID, &r.version, &r.accessEnc, &r.expires, &r.accountLevel)
+	err := row.Scan(&r.status, &r.reason, &r.provider, &r.userID, &r.connectorID, &r.version, &r.accessEnc, &r.expires, &r.accountLevel, &r.installGrant)
 	return r, err
 }
 
@@ -113,6 +116,9 @@ func (r tokenRow) usable(grantID uuid.UUID) error {
 	switch {
 	case r.provider != ProviderZoom:
 		return apperr.InvalidField("conf_grant_id", "grant %s is a %s grant, not a Zoom grant", grantID, r.provider)
+	case r.status != StatusValid && r.accountLevel:
+		return &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf(
+			"grant %s is invalid (%s): the company's Zoom connection is gone; once it is restored, connect the user again", grantID, r.reason)}
 	case r.status != StatusValid:
 		return &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf(
 			"grant %s is invalid (%s): the user must connect their Zoom account again", grantID, r.reason)}
@@ -139,6 +145,9 @@ func (t *Tokens) Get(ctx context.Context, appID, grantID uuid.UUID) (AccessToken
 	if err := r.usable(grantID); err != nil {
 		return AccessToken{}, err
 	}
+	if r.installGrant != nil {
+		return t.installToken(*r.installGrant, grantID, r.userID)(t.Get(ctx, appID, *r.installGrant))
+	}
 	if r.accountLevel {
 		return t.accountToken(t.account.Get(ctx, appID))(grantID, r.userID)
 	}
@@ -160,6 +169,23 @@ func (t *Tokens) accountToken(a AccountToken, err error) func(grantID uuid.UUID,
 	}
 }
 
+// installToken is an admin install's token as the token of a grant under
+// the install: its version is the install's (so a refusal refreshes the
+// install once), and calls name the user. An install that cannot give
+// tokens any more means the company's connection is gone.
+func (t *Tokens) installToken(installID, grantID uuid.UUID, userID string) func(AccessToken, error) (AccessToken, error) {
+	return func(a AccessToken, err error) (AccessToken, error) {
+		if apperr.IsKind(err, apperr.Unauthorized) {
+			return AccessToken{}, &apperr.Error{Kind: apperr.Unauthorized, Err: err, Message: fmt.Sprintf("the company's Zoom connection is gone: "+
+				"the Zoom admin's install (grant %s) no longer works; an owner or admin of the Zoom account must install the app again", installID)}
+		}
+		if err != nil {
+			return AccessToken{}, err
+		}
+		return AccessToken{GrantID: grantID, Token: a.Token, Version: a.Version, ExpiresAt: a.ExpiresAt, ZoomUserID: userID, AccountLevel: true}, nil
+	}
+}
+
 // ForceRefresh is for a token Zoom refused (401/124): it refreshes unless the
 // stored token changed since failedVersion, in which case another caller has
 // already rotated it and the stored one is returned.
@@ -168,6 +194,9 @@ func (t *Tokens) ForceRefresh(ctx context.Context, appID, grantID uuid.UUID, fai
 	if err == nil && r.accountLevel {
 		if err := r.usable(grantID); err != nil {
 			return AccessToken{}, err
+		}
+		if r.installGrant != nil {
+			return t.installToken(*r.installGrant, grantID, r.userID)(t.ForceRefresh(ctx, appID, *r.installGrant, failedVersion))
 		}
 		return t.accountToken(t.account.Refetch(ctx, appID, failedVersion))(grantID, r.userID)
 	}
