@@ -75,6 +75,8 @@ func confGrant(id string, g *grants.Grant) (uuid.UUID, error) {
 		return uuid.Nil, &apperr.Error{Kind: apperr.NotFound, Field: confGrantField, Message: fmt.Sprintf("grant %s not found", id)}
 	case g.Provider != grants.ProviderZoom:
 		return uuid.Nil, apperr.InvalidField(confGrantField, "grant %s is a %s grant, not a Zoom grant", id, g.Provider)
+	case g.Status != grants.StatusValid && g.AccountLevel:
+		return uuid.Nil, apperr.InvalidField(confGrantField, "grant %s is invalid (%s): a Zoom admin of the company must restore its Zoom connection, then connect the user again", id, g.InvalidReason)
 	case g.Status != grants.StatusValid:
 		return uuid.Nil, apperr.InvalidField(confGrantField, "grant %s is invalid (%s): the user must connect their Zoom account again", id, g.InvalidReason)
 	}

@@ -40,6 +40,9 @@ type Grant struct {
 	Scope             []string
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	// AccountLevel: a user of a company's Zoom account, served by the
+	// company's connection (a Server-to-Server app or an admin's install).
+	AccountLevel bool
 }
 
 // ListFilter selects grants for GET /v3/grants.

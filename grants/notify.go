@@ -63,7 +63,7 @@ func expire(ctx context.Context, tx pgx.Tx, reason, where string, args ...any) (
 	changed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
 		var x row
 		err := r.Scan(&x.was, &x.install, &x.g.ID, &x.g.ApplicationID, &x.g.Provider, &x.g.Status, &x.g.InvalidReason, &x.g.Email, &x.g.Name,
-			&x.g.ProviderUserID, &x.g.ProviderAccountID, &x.g.Scope, &x.g.CreatedAt, &x.g.UpdatedAt)
+			&x.g.ProviderUserID, &x.g.ProviderAccountID, &x.g.Scope, &x.g.CreatedAt, &x.g.UpdatedAt, &x.g.AccountLevel)
 		return x, err
 	})
 	if err != nil {
@@ -98,4 +98,4 @@ func expire(ctx context.Context, tx pgx.Tx, reason, where string, args ...any) (
 // relation.
 const qualified = `grants.id, grants.application_id, grants.provider, grants.grant_status, COALESCE(grants.invalid_reason, ''),
 	grants.email, COALESCE(grants.name, ''), grants.provider_user_id, COALESCE(grants.provider_account_id, ''), grants.scope,
-	grants.created_at, grants.updated_at`
+	grants.created_at, grants.updated_at, grants.account_level`

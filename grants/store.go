@@ -38,12 +38,12 @@ func NewStore(pool *pgxpool.Pool, kr *vault.Keyring, cals Calendars) *Store {
 }
 
 const grantColumns = `id, application_id, provider, grant_status, COALESCE(invalid_reason, ''), email, COALESCE(name, ''),
-	provider_user_id, COALESCE(provider_account_id, ''), scope, created_at, updated_at`
+	provider_user_id, COALESCE(provider_account_id, ''), scope, created_at, updated_at, account_level`
 
 func scanGrant(r pgx.CollectableRow) (Grant, error) {
 	var g Grant
 	err := r.Scan(&g.ID, &g.ApplicationID, &g.Provider, &g.Status, &g.InvalidReason, &g.Email, &g.Name,
-		&g.ProviderUserID, &g.ProviderAccountID, &g.Scope, &g.CreatedAt, &g.UpdatedAt)
+		&g.ProviderUserID, &g.ProviderAccountID, &g.Scope, &g.CreatedAt, &g.UpdatedAt, &g.AccountLevel)
 	return g, err
 }
 
