@@ -242,7 +242,7 @@ func TestDeactivatedCompanyAppInvalidatesItsGrants(t *testing.T) {
 	if l := e.do("GET", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, nil); len(l.list()) != 1 {
 		t.Fatalf("events after a refused create: %s", l.Raw)
 	}
-	waitFor(t, "one grant.expired per grant", func() bool { return len(rcv.of("grant.expired")) == 2 })
+	e.onePerGrant(rcv, "grant.expired", []string{g0, g1})
 	// From then on the grant itself says what to do: not the user's to fix.
 	again := e.do("POST", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, companyEvent("Later", start.Add(2*time.Hour), g0))
 	if again.Status != 400 || !strings.Contains(again.errMessage(), "Zoom admin of the company") {

@@ -240,16 +240,7 @@ func TestAdminInstallRevokedInvalidatesItsUsers(t *testing.T) {
 	if n := len(e.meetings()); n != 1 {
 		t.Fatalf("%d meetings; only the one made before the removal should exist", n)
 	}
-	waitFor(t, "a grant.expired per grant", func() bool { return len(rcv.of("grant.expired")) >= len(all) })
-	seen := map[string]int{}
-	for _, d := range rcv.of("grant.expired") {
-		seen[d.obj["grant_id"].(string)]++
-	}
-	for _, g := range all {
-		if seen[g] != 1 {
-			t.Fatalf("grant.expired per grant %v, want exactly one for each of %v", seen, all)
-		}
-	}
+	e.onePerGrant(rcv, "grant.expired", all)
 	// A member cannot be connected under the dead install.
 	r = e.connectMember(a.z.key, map[string]any{"email": a.users[0].Email})
 	if r.Status != 400 || !strings.Contains(r.errMessage(), "install the app again") {
@@ -349,14 +340,5 @@ func TestAdminInstallTokenServesItsUsersAndDiesWithThem(t *testing.T) {
 	if n := len(e.meetings()); n != 2 {
 		t.Fatalf("%d meetings, want the 2 made before", n)
 	}
-	waitFor(t, "a grant.expired per grant", func() bool { return len(rcv.of("grant.expired")) >= len(all) })
-	seen := map[string]int{}
-	for _, d := range rcv.of("grant.expired") {
-		seen[d.obj["grant_id"].(string)]++
-	}
-	for _, g := range all {
-		if seen[g] != 1 {
-			t.Fatalf("grant.expired per grant %v, want exactly one for each of %v", seen, all)
-		}
-	}
+	e.onePerGrant(rcv, "grant.expired", all)
 }

@@ -567,3 +567,24 @@ func TestWebhookChallengeMustAnswerInTime(t *testing.T) {
 		t.Fatalf("a destination was made: %s", l.Raw)
 	}
 }
+
+// onePerGrant waits until every grant has had its notification of typ and
+// nothing more is on its way, then requires exactly one each.
+func (e *env) onePerGrant(rcv *receiver, typ string, grants []string) {
+	e.t.Helper()
+	waitFor(e.t, "a "+typ+" per grant", func() bool { return len(rcv.of(typ)) >= len(grants) })
+	waitFor(e.t, "the delivery queue to drain", func() bool {
+		var n int
+		_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_deliveries`).Scan(&n)
+		return n == 0
+	})
+	seen := map[string]int{}
+	for _, d := range rcv.of(typ) {
+		seen[d.obj["grant_id"].(string)]++
+	}
+	for _, g := range grants {
+		if seen[g] != 1 {
+			e.t.Fatalf("%s per grant %v, want exactly one for each of %v", typ, seen, grants)
+		}
+	}
+}
