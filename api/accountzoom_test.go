@@ -44,12 +44,23 @@ func (e *env) companyZoom(users int, plan string) companyZoom {
 	return c
 }
 
-// connectUser makes the grant of an account user by email.
-func (e *env) connectUser(c companyZoom, email string) string {
+// connectUser makes the grant of a user of the company's account by email,
+// under the application's account-level connector (either kind).
+func (e *env) connectUser(key, email string) string {
 	e.t.Helper()
-	r := e.do("POST", "/v3/connect/custom", c.key, map[string]any{"provider": "zoom", "settings": map[string]any{"email": email}})
+	r := e.do("POST", "/v3/connect/custom", key, map[string]any{"provider": "zoom", "settings": map[string]any{"email": email}})
 	e.expect(r, 201, "grant of "+email)
 	return r.data()["id"].(string)
+}
+
+// connectUsers is connectUser for each of users, in order.
+func (e *env) connectUsers(key string, users []zoomsim.User) []string {
+	e.t.Helper()
+	var grants []string
+	for _, u := range users {
+		grants = append(grants, e.connectUser(key, u.Email))
+	}
+	return grants
 }
 
 // adminScopes are what an account-level app is given in Zoom's Marketplace.
@@ -71,7 +82,7 @@ func TestCompanyZoomConnectsItsUsersByEmail(t *testing.T) {
 	c := e.companyZoom(3, "pro")
 	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
 	for i, u := range c.users {
-		g := e.connectUser(c, u.Email)
+		g := e.connectUser(c.key, u.Email)
 		r := e.do("POST", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, companyEvent(fmt.Sprint("Staff call ", i), start.Add(time.Duration(i)*time.Hour), g))
 		e.expect(r, 200, "event for "+u.Email)
 	}
@@ -144,21 +155,8 @@ func TestAccountTokenFetchedOnceAcrossProcesses(t *testing.T) {
 	// Business: the account's per-second limit (shared by its users) is
 	// not what this test is about.
 	c := e.companyZoom(8, "business")
-	var grants []string
-	for _, u := range c.users {
-		grants = append(grants, e.connectUser(c, u.Email))
-	}
+	grants := e.connectUsers(c.key, c.users)
 	other := e.secondStack()
-	// As a load balancer routes: to a process once it is ready (a new one
-	// is still reaching Temporal for a moment, and answers 503 till then).
-	waitFor(t, "the second process to be ready", func() bool {
-		resp, err := http.Get(other + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
 	if _, err := e.pool.Exec(context.Background(), `UPDATE zoom_account_tokens SET expires_at = now() - interval '1 minute'`); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +213,7 @@ func TestDeactivatedCompanyAppInvalidatesItsGrants(t *testing.T) {
 	c := e.companyZoom(2, "pro")
 	rcv := newReceiver(t)
 	e.subscribe(c.key, rcv, "grant.expired")
-	g0, g1 := e.connectUser(c, c.users[0].Email), e.connectUser(c, c.users[1].Email)
+	g0, g1 := e.connectUser(c.key, c.users[0].Email), e.connectUser(c.key, c.users[1].Email)
 	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
 	e.expect(e.do("POST", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, companyEvent("Before", start, g0)), 200, "create before")
 

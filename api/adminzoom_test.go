@@ -216,12 +216,7 @@ func TestAdminInstallRevokedInvalidatesItsUsers(t *testing.T) {
 	a := e.adminZoom(2)
 	rcv := newReceiver(t)
 	e.subscribe(a.z.key, rcv, "grant.expired")
-	var grants []string
-	for _, u := range a.users {
-		r := e.connectMember(a.z.key, map[string]any{"email": u.Email})
-		e.expect(r, 201, "grant of "+u.Email)
-		grants = append(grants, r.data()["id"].(string))
-	}
+	grants := e.connectUsers(a.z.key, a.users)
 	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
 	e.expect(e.do("POST", "/v3/grants/"+a.cal+"/events?calendar_id=primary", a.z.key, companyEvent("Before", start, grants[0])), 200, "create before")
 
@@ -255,12 +250,7 @@ func TestDeletingAnAdminInstallDeletesItsUsers(t *testing.T) {
 	a := e.adminZoom(2)
 	rcv := newReceiver(t)
 	e.subscribe(a.z.key, rcv, "grant.deleted")
-	var grants []string
-	for _, u := range a.users {
-		r := e.connectMember(a.z.key, map[string]any{"email": u.Email})
-		e.expect(r, 201, "grant of "+u.Email)
-		grants = append(grants, r.data()["id"].(string))
-	}
+	grants := e.connectUsers(a.z.key, a.users)
 	r := e.do("DELETE", "/v3/grants/"+a.install, a.z.key, nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("delete the install: %d %s", r.Status, r.Raw)
@@ -294,12 +284,7 @@ func TestAdminInstallTokenServesItsUsersAndDiesWithThem(t *testing.T) {
 	a := e.adminZoom(2)
 	rcv := newReceiver(t)
 	e.subscribe(a.z.key, rcv, "grant.expired")
-	var grants []string
-	for _, u := range a.users {
-		r := e.connectMember(a.z.key, map[string]any{"email": u.Email})
-		e.expect(r, 201, "grant of "+u.Email)
-		grants = append(grants, r.data()["id"].(string))
-	}
+	grants := e.connectUsers(a.z.key, a.users)
 	install := uuid.MustParse(a.install)
 	expireAccess := func() {
 		if _, err := e.pool.Exec(context.Background(), `UPDATE grants SET access_expires_at = $2 WHERE id = $1`,

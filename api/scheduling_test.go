@@ -633,6 +633,16 @@ func (e *env) secondStack() string {
 	e.t.Cleanup(w.Stop)
 	srv := httptest.NewServer(checkContract(e.t, st.API.Handler()))
 	e.t.Cleanup(srv.Close)
+	// Returned once ready, as a load balancer routes: a new process is
+	// still reaching Temporal for a moment, and answers 503 till then.
+	waitFor(e.t, "the second process to be ready", func() bool {
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 	return srv.URL
 }
 

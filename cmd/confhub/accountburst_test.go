@@ -94,10 +94,7 @@ func (h *harness) accountTokenOnce(t *testing.T) {
 		}
 		grants = append(grants, data(raw)["id"].(string))
 	}
-	// Traffic to ready processes only, as a load balancer routes.
-	if !eventually(time.Minute, func() bool { return probe(h.serves[0].addr, "/readyz") && probe(h.serves[1].addr, "/readyz") }) {
-		t.Fatal("the serve processes are not both ready")
-	}
+	h.awaitReady(t)
 	pool, err := pgxpool.New(context.Background(), h.pg.URL("postgres"))
 	if err != nil {
 		t.Fatal(err)

@@ -367,6 +367,23 @@ func (h *harness) pick(not *child) *child {
 	return nil
 }
 
+// awaitReady waits until every serve process is ready (/readyz), as a load
+// balancer routes: after a restart or an outage a process may be up
+// (serving 503s) and still reaching Temporal again.
+func (h *harness) awaitReady(t *testing.T) {
+	t.Helper()
+	if !eventually(time.Minute, func() bool {
+		for _, c := range h.serves {
+			if !probe(c.addr, "/readyz") {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("the serve processes are not all ready within a minute")
+	}
+}
+
 // bothUp reports whether every serve process is up.
 func (h *harness) bothUp() bool {
 	for _, c := range h.serves {

@@ -148,15 +148,11 @@ func (s *Store) destination(ctx context.Context, id uuid.UUID) (destination, boo
 	return d, err == nil, err
 }
 
-// waiting returns the destination's oldest deliveries, dropping those that
-// have waited past Expiry.
+// waiting returns the destination's oldest deliveries, leaving out those
+// that have waited past Expiry (the sweeper's Stalled drops them).
 func (s *Store) waiting(ctx context.Context, id uuid.UUID, now time.Time) ([]delivery, error) {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND occurred_at < $2`,
-		id, now.Add(-Expiry)); err != nil {
-		return nil, err
-	}
 	rows, err := s.pool.Query(ctx, `SELECT id, notification_id, type, object, occurred_at, attempts FROM webhook_deliveries
-		WHERE webhook_id = $1 ORDER BY id LIMIT $2`, id, batchSize)
+		WHERE webhook_id = $1 AND occurred_at >= $3 ORDER BY id LIMIT $2`, id, batchSize, now.Add(-Expiry))
 	if err != nil {
 		return nil, err
 	}
