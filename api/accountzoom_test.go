@@ -247,3 +247,23 @@ func TestDeactivatedCompanyAppInvalidatesItsGrants(t *testing.T) {
 		t.Fatalf("a create on an invalid company grant: %d %s", again.Status, again.Raw)
 	}
 }
+
+// The company points its connector at a new Server-to-Server app of another
+// Zoom account: the very next call uses a token of the new app, not the
+// stored token of the old account, which is still unexpired.
+func TestChangedCompanyCredentialsTakeEffectAtOnce(t *testing.T) {
+	e := newEnv(t)
+	c := e.companyZoom(1, "pro")
+	e.connectUser(c.key, c.users[0].Email)
+	_, members, account := e.companyAccount(1)
+	clientID, secret := "s2s"+randomHex(6), "s2ssecret"+randomHex(8)
+	if err := e.sim.AddApp(zoomsim.AppSpec{ClientID: clientID, ClientSecret: secret, AccountID: account, Scopes: adminScopes}); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(e.do("PUT", "/v3/connectors/zoom", c.key, map[string]any{"settings": map[string]any{"client_id": clientID, "client_secret": secret,
+		"account_id": account}}), 200, "new S2S app")
+	e.connectUser(c.key, members[0].Email)
+	if n := e.accountTokens(clientID); n != 1 {
+		t.Fatalf("%d token requests of the new app, want 1", n)
+	}
+}

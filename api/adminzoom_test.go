@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -46,13 +47,20 @@ func (e *env) adminApp() zoomApp {
 // admin) and returns the grant id the application gets for the code.
 func (e *env) installBy(z zoomApp, email string) string {
 	e.t.Helper()
-	back := e.hostedFlow(z, authQuery(z, nil), email, "allow")
+	return e.hostedGrant(z, authQuery(z, nil), email)
+}
+
+// hostedGrant runs hosted OAuth with query q as the Zoom user with email,
+// who allows it, and returns the grant id the application gets for the code.
+func (e *env) hostedGrant(z zoomApp, q url.Values, email string) string {
+	e.t.Helper()
+	back := e.hostedFlow(z, q, email, "allow")
 	if back.Query().Get("code") == "" {
-		e.t.Fatalf("install by %s came back with %s", email, back)
+		e.t.Fatalf("hosted OAuth by %s came back with %s", email, back)
 	}
 	r := e.do("POST", "/v3/connect/token", "", map[string]any{"grant_type": "authorization_code", "client_id": z.appID.String(),
 		"client_secret": z.key, "code": back.Query().Get("code"), "redirect_uri": appRedirect})
-	e.expect(r, 200, "token exchange of the install")
+	e.expect(r, 200, "token exchange")
 	return r.Body["grant_id"].(string)
 }
 

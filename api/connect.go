@@ -18,6 +18,7 @@ func (s *Server) connectAuth(c echo.Context) error {
 		ClientID: q.Get("client_id"), RedirectURI: q.Get("redirect_uri"), ResponseType: q.Get("response_type"),
 		Provider: q.Get("provider"), AccessType: q.Get("access_type"), State: q.Get("state"), Scope: q.Get("scope"),
 		LoginHint: q.Get("login_hint"), CodeChallenge: q.Get("code_challenge"), ChallengeMethod: q.Get("code_challenge_method"),
+		Level: q.Get("level"),
 	})
 	if err != nil {
 		return err

@@ -63,7 +63,7 @@ func (s *Server) listConnectors(c echo.Context) error {
 }
 
 func (s *Server) getConnector(c echo.Context) error {
-	conn, err := s.deps.Connectors.Get(c.Request().Context(), applicationID(c), c.Param("provider"))
+	conn, err := s.deps.Connectors.Get(c.Request().Context(), applicationID(c), c.Param("provider"), c.QueryParam("level"))
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (s *Server) updateConnector(c echo.Context) error {
 	if err := decodeBody(c, &in); err != nil {
 		return err
 	}
-	conn, err := s.deps.Connectors.Update(c.Request().Context(), applicationID(c), c.Param("provider"), in)
+	conn, err := s.deps.Connectors.Update(c.Request().Context(), applicationID(c), c.Param("provider"), c.QueryParam("level"), in)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (s *Server) updateConnector(c echo.Context) error {
 }
 
 func (s *Server) deleteConnector(c echo.Context) error {
-	if err := s.deps.Connectors.Delete(c.Request().Context(), applicationID(c), c.Param("provider")); err != nil {
+	if err := s.deps.Connectors.Delete(c.Request().Context(), applicationID(c), c.Param("provider"), c.QueryParam("level")); err != nil {
 		return err
 	}
 	return okDeleted(c)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/confhub/confhub/connectors"
 )
 
 func TestConnectorLifecycle(t *testing.T) {
@@ -53,7 +55,7 @@ func TestConnectorLifecycle(t *testing.T) {
 	if s := r.data()["settings"].(map[string]any); r.data()["name"] != "Renamed" || s["client_id"] != "cid2" || s["secret_token_set"] != false {
 		t.Fatalf("put settings: %s", r.Raw)
 	}
-	creds, err := e.conns.ZoomCredentials(context.Background(), e.appID(key))
+	creds, err := e.storedZoom(key)
 	if err != nil || creds.ClientID != "cid2" || creds.ClientSecret != "csecret2" || creds.SecretToken != "" {
 		t.Fatalf("stored credentials after PUT: %+v, %v", creds, err)
 	}
@@ -67,6 +69,18 @@ func TestConnectorLifecycle(t *testing.T) {
 	}
 	e.expect(e.do("GET", "/v3/connectors/zoom", key, nil), http.StatusNotFound, "get after delete")
 	e.expect(e.do("DELETE", "/v3/connectors/zoom", key, nil), http.StatusNotFound, "delete twice")
+}
+
+// storedZoom returns the stored credentials of the application's only Zoom connector.
+func (e *env) storedZoom(key string) (connectors.ZoomCredentials, error) {
+	apps, err := e.conns.ZoomApps(context.Background(), e.appID(key))
+	if err != nil {
+		return connectors.ZoomCredentials{}, err
+	}
+	if len(apps) != 1 {
+		return connectors.ZoomCredentials{}, fmt.Errorf("%d zoom connectors, want 1", len(apps))
+	}
+	return apps[0], nil
 }
 
 func (e *env) appID(key string) uuid.UUID {
@@ -87,7 +101,7 @@ func TestOneConnectorPerProvider(t *testing.T) {
 	if r.errType() != "conflict" {
 		t.Fatalf("type %q", r.errType())
 	}
-	creds, _ := e.conns.ZoomCredentials(context.Background(), e.appID(key))
+	creds, _ := e.storedZoom(key)
 	if creds.ClientSecret != "s1" {
 		t.Fatalf("the refused POST changed the stored secret to %q", creds.ClientSecret)
 	}
@@ -205,7 +219,7 @@ func TestSwappedCiphertextsDoNotOpen(t *testing.T) {
 	e.expect(e.do("POST", "/v3/connectors", b, zoomConnector("secret-b")), http.StatusCreated, "b")
 	ctx := context.Background()
 	for _, k := range []string{a, b} {
-		if _, err := e.conns.ZoomCredentials(ctx, e.appID(k)); err != nil {
+		if _, err := e.storedZoom(k); err != nil {
 			t.Fatalf("before the swap: %v", err)
 		}
 	}
@@ -215,7 +229,7 @@ func TestSwappedCiphertextsDoNotOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{a, b} {
-		if creds, err := e.conns.ZoomCredentials(ctx, e.appID(k)); err == nil {
+		if creds, err := e.storedZoom(k); err == nil {
 			t.Errorf("swapped ciphertext opened: %+v", creds)
 		}
 	}

@@ -177,19 +177,28 @@ func (memConnectors) Create(_ context.Context, _ uuid.UUID, in connectors.Create
 func (memConnectors) List(context.Context, uuid.UUID, int, int) ([]connectors.Connector, error) {
 	return nil, nil
 }
-func (memConnectors) Get(_ context.Context, _ uuid.UUID, provider string) (connectors.Connector, error) {
+func (memConnectors) Get(_ context.Context, _ uuid.UUID, provider, level string) (connectors.Connector, error) {
 	p, err := connectors.ParseProvider("provider", provider)
+	if err == nil {
+		_, err = connectors.ParseLevel("level", level)
+	}
 	return connectors.Connector{Provider: p}, err
 }
-func (memConnectors) Update(_ context.Context, _ uuid.UUID, provider string, in connectors.UpdateInput) (connectors.Connector, error) {
+func (memConnectors) Update(_ context.Context, _ uuid.UUID, provider, level string, in connectors.UpdateInput) (connectors.Connector, error) {
 	if err := stored(in); err != nil {
 		return connectors.Connector{}, err
 	}
 	p, _, _, err := connectors.ValidateUpdate(provider, in)
+	if err == nil {
+		_, err = connectors.ParseLevel("level", level)
+	}
 	return connectors.Connector{Provider: p}, err
 }
-func (memConnectors) Delete(_ context.Context, _ uuid.UUID, provider string) error {
+func (memConnectors) Delete(_ context.Context, _ uuid.UUID, provider, level string) error {
 	_, err := connectors.ParseProvider("provider", provider)
+	if err == nil {
+		_, err = connectors.ParseLevel("level", level)
+	}
 	return err
 }
 

@@ -56,9 +56,9 @@ type Applications interface {
 type Connectors interface {
 	Create(ctx context.Context, appID uuid.UUID, in connectors.CreateInput) (connectors.Connector, error)
 	List(ctx context.Context, appID uuid.UUID, limit, offset int) ([]connectors.Connector, error)
-	Get(ctx context.Context, appID uuid.UUID, provider string) (connectors.Connector, error)
-	Update(ctx context.Context, appID uuid.UUID, provider string, in connectors.UpdateInput) (connectors.Connector, error)
-	Delete(ctx context.Context, appID uuid.UUID, provider string) error
+	Get(ctx context.Context, appID uuid.UUID, provider, level string) (connectors.Connector, error)
+	Update(ctx context.Context, appID uuid.UUID, provider, level string, in connectors.UpdateInput) (connectors.Connector, error)
+	Delete(ctx context.Context, appID uuid.UUID, provider, level string) error
 }
 
 // Grants is what the connect and grant routes need.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/vault"
 )
 
@@ -22,6 +23,33 @@ const (
 
 // Providers lists the supported providers, in the order errors name them.
 var Providers = []Provider{Zoom, VirtualCalendar}
+
+// Level is how far a Zoom connector reaches: a user-level app acts for the
+// users who consented one by one; an account-level app (Server-to-Server, or
+// admin-managed) for the users of a whole Zoom account. An application has
+// at most one Zoom connector of each level.
+type Level string
+
+const (
+	LevelUser    Level = "user"
+	LevelAccount Level = "account"
+)
+
+// ParseLevel validates a level from a query or body field; "" means none given.
+func ParseLevel(field, s string) (Level, error) {
+	switch Level(s) {
+	case "", LevelUser, LevelAccount:
+		return Level(s), nil
+	}
+	return "", apperr.InvalidField(field, "must be user or account")
+}
+
+func levelOf(accountID string, accountLevel bool) Level {
+	if accountID != "" || accountLevel {
+		return LevelAccount
+	}
+	return LevelUser
+}
 
 // Connector is a stored connector. Secrets are never held here: only whether
 // they are set.
@@ -37,6 +65,9 @@ type Connector struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }
+
+// Level is the connector's level (virtual-calendar connectors are user-level).
+func (c Connector) Level() Level { return levelOf(c.AccountID, c.AccountLevel) }
 
 // CreateInput is the body of POST /v3/connectors.
 type CreateInput struct {
@@ -71,6 +102,17 @@ type ZoomSettings struct {
 	AccountLevel *bool `json:"account_level"`
 }
 
+func (z ZoomSettings) level() Level {
+	return levelOf(deref(z.AccountID), z.IsAccountLevel())
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
 // IsAccountLevel reports whether the settings ask for an admin-managed app.
 func (z ZoomSettings) IsAccountLevel() bool { return z.AccountLevel != nil && *z.AccountLevel }
 
@@ -86,6 +128,9 @@ type ZoomCredentials struct {
 	// (an admin's) and the users under them.
 	AccountLevel bool
 }
+
+// Level is the connector's level.
+func (c ZoomCredentials) Level() Level { return levelOf(c.AccountID, c.AccountLevel) }
 
 // WebhookSecret is a Zoom connector's webhook secret token, to verify a
 // notice from Zoom that names the connector's client id.

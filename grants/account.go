@@ -74,40 +74,64 @@ type accountRow struct {
 	enc     *string
 	expires *time.Time
 	version int64
+	// fetchedFor: a MAC of the credentials the token was fetched with.
+	fetchedFor *string
 }
 
-func (r accountRow) freshFor(now time.Time) bool {
-	return r.enc != nil && r.expires != nil && r.expires.Sub(now) >= MinTokenLife
+// credentialsOf is what fetched_for's MAC covers: the stored MAC tells the
+// credentials apart without holding them.
+func credentialsOf(c connectors.ZoomCredentials) []byte {
+	return []byte(c.ClientID + "\x00" + c.ClientSecret + "\x00" + c.AccountID)
 }
 
-// ErrNotAccountLevel: the application's Zoom connector is a user-level app.
-var errNotAccountLevel = apperr.InvalidField("provider", "the application's Zoom connector is a user-level app: it has no account token (set settings.account_id for a Server-to-Server OAuth app)")
+// freshFor: the stored token has MinTokenLife left and was fetched with the
+// connector's current credentials (after a change of account id or app,
+// the old token acts in the old account, or for a retired app).
+func (t *AccountTokens) freshFor(r accountRow, creds connectors.ZoomCredentials) bool {
+	return r.enc != nil && r.expires != nil && r.expires.Sub(t.now()) >= MinTokenLife &&
+		r.fetchedFor != nil && t.vault.VerifyMAC(accountCredentialsPurpose, credentialsOf(creds), *r.fetchedFor)
+}
 
-// Get returns the application's account token, valid for MinTokenLife at least.
-func (t *AccountTokens) Get(ctx context.Context, appID uuid.UUID) (AccountToken, error) {
-	creds, err := t.creds.ZoomCredentials(ctx, appID)
+const accountCredentialsPurpose = "zoom-account-token-credentials"
+
+const accountRowSelect = `SELECT access_token_enc, expires_at, version, fetched_for FROM zoom_account_tokens WHERE id = $1`
+
+// errNotAccountLevel: the grant's Zoom connector is not a Server-to-Server app.
+var errNotAccountLevel = apperr.InvalidField("provider", "the Zoom connector is not a Server-to-Server app: it has no account token (an application's account-level connector carries settings.account_id)")
+
+// s2s returns the connector's credentials if it is a Server-to-Server app.
+func (t *AccountTokens) s2s(ctx context.Context, appID, connectorID uuid.UUID) (connectors.ZoomCredentials, error) {
+	creds, err := t.creds.ZoomCredentials(ctx, appID, connectorID)
+	if err != nil {
+		return creds, err
+	}
+	if creds.AccountID == "" {
+		return creds, errNotAccountLevel
+	}
+	return creds, nil
+}
+
+// Get returns the connector's account token, valid for MinTokenLife at least.
+func (t *AccountTokens) Get(ctx context.Context, appID, connectorID uuid.UUID) (AccountToken, error) {
+	creds, err := t.s2s(ctx, appID, connectorID)
 	if err != nil {
 		return AccountToken{}, err
 	}
-	if creds.AccountID == "" {
-		return AccountToken{}, errNotAccountLevel
-	}
 	var r accountRow
-	err = t.pool.QueryRow(ctx, `SELECT access_token_enc, expires_at, version FROM zoom_account_tokens WHERE id = $1`,
-		creds.ConnectorID).Scan(&r.enc, &r.expires, &r.version)
+	err = t.pool.QueryRow(ctx, accountRowSelect, connectorID).Scan(&r.enc, &r.expires, &r.version, &r.fetchedFor)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return AccountToken{}, err
 	}
-	if r.freshFor(t.now()) {
-		return t.open(appID, creds.ConnectorID, r)
+	if t.freshFor(r, creds) {
+		return t.open(appID, connectorID, r)
 	}
-	return t.fetch(ctx, appID, r.version, false)
+	return t.fetch(ctx, appID, connectorID, r.version, false)
 }
 
 // Refetch is for a token Zoom refused (401/124): it fetches a new one unless
 // the stored token changed since failedVersion (another caller fetched it).
-func (t *AccountTokens) Refetch(ctx context.Context, appID uuid.UUID, failedVersion int64) (AccountToken, error) {
-	return t.fetch(ctx, appID, failedVersion, true)
+func (t *AccountTokens) Refetch(ctx context.Context, appID, connectorID uuid.UUID, failedVersion int64) (AccountToken, error) {
+	return t.fetch(ctx, appID, connectorID, failedVersion, true)
 }
 
 func (t *AccountTokens) open(appID, connectorID uuid.UUID, r accountRow) (AccountToken, error) {
@@ -128,12 +152,12 @@ func (t *AccountTokens) open(appID, connectorID uuid.UUID, r accountRow) (Accoun
 	return tok, nil
 }
 
-func (t *AccountTokens) fetch(ctx context.Context, appID uuid.UUID, seenVersion int64, force bool) (AccountToken, error) {
-	key := fmt.Sprintf("%s/%d/%t", appID, seenVersion, force)
+func (t *AccountTokens) fetch(ctx context.Context, appID, connectorID uuid.UUID, seenVersion int64, force bool) (AccountToken, error) {
+	key := fmt.Sprintf("%s/%d/%t", connectorID, seenVersion, force)
 	ch := t.flight.DoChan(key, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 		defer cancel()
-		return t.fetchLocked(fctx, appID, seenVersion, force)
+		return t.fetchLocked(fctx, appID, connectorID, seenVersion, force)
 	})
 	select {
 	case res := <-ch:
@@ -147,13 +171,10 @@ func (t *AccountTokens) fetch(ctx context.Context, appID uuid.UUID, seenVersion 
 }
 
 // fetchLocked runs under the connector's token row lock.
-func (t *AccountTokens) fetchLocked(ctx context.Context, appID uuid.UUID, seenVersion int64, force bool) (AccountToken, error) {
-	creds, err := t.creds.ZoomCredentials(ctx, appID)
+func (t *AccountTokens) fetchLocked(ctx context.Context, appID, connectorID uuid.UUID, seenVersion int64, force bool) (AccountToken, error) {
+	creds, err := t.s2s(ctx, appID, connectorID)
 	if err != nil {
 		return AccountToken{}, err
-	}
-	if creds.AccountID == "" {
-		return AccountToken{}, errNotAccountLevel
 	}
 	tx, err := t.pool.Begin(ctx)
 	if err != nil {
@@ -161,42 +182,42 @@ func (t *AccountTokens) fetchLocked(ctx context.Context, appID uuid.UUID, seenVe
 	}
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `INSERT INTO zoom_account_tokens (id, application_id) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
-		creds.ConnectorID, appID); err != nil {
+		connectorID, appID); err != nil {
 		return AccountToken{}, err
 	}
 	var r accountRow
-	if err := tx.QueryRow(ctx, `SELECT access_token_enc, expires_at, version FROM zoom_account_tokens WHERE id = $1 FOR UPDATE`,
-		creds.ConnectorID).Scan(&r.enc, &r.expires, &r.version); err != nil {
+	if err := tx.QueryRow(ctx, accountRowSelect+` FOR UPDATE`, connectorID).Scan(&r.enc, &r.expires, &r.version, &r.fetchedFor); err != nil {
 		return AccountToken{}, err
 	}
 	// Another caller fetched while we waited for the lock, or (not forced)
 	// the stored token is still good: use it.
-	if r.freshFor(t.now()) && (!force || r.version != seenVersion) {
+	if t.freshFor(r, creds) && (!force || r.version != seenVersion) {
 		if err := tx.Commit(ctx); err != nil {
 			return AccountToken{}, err
 		}
-		return t.open(appID, creds.ConnectorID, r)
+		return t.open(appID, connectorID, r)
 	}
 	tok, err := t.zoom.AccountCredentials(ctx, zoom.App{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret}, creds.AccountID)
 	countRefresh(err)
 	if err != nil {
-		return AccountToken{}, t.refused(ctx, tx, appID, creds.ConnectorID, err)
+		return AccountToken{}, t.refused(ctx, tx, appID, connectorID, err)
 	}
-	enc, err := t.vault.Seal(tok.AccessToken, accountBinding(appID, creds.ConnectorID))
+	enc, err := t.vault.Seal(tok.AccessToken, accountBinding(appID, connectorID))
 	if err != nil {
 		return AccountToken{}, err
 	}
 	if err := tx.QueryRow(ctx, `UPDATE zoom_account_tokens SET access_token_enc = $2, expires_at = $3, version = version + 1,
-		fetched_at = $4 WHERE id = $1 RETURNING version`, creds.ConnectorID, enc, tok.Expiry, t.now()).Scan(&r.version); err != nil {
+		fetched_at = $4, fetched_for = $5 WHERE id = $1 RETURNING version`, connectorID, enc, tok.Expiry, t.now(),
+		t.vault.MAC(accountCredentialsPurpose, credentialsOf(creds))).Scan(&r.version); err != nil {
 		return AccountToken{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return AccountToken{}, err
 	}
-	t.log.InfoContext(ctx, "zoom account token fetched", "connector_id", creds.ConnectorID, "version", r.version)
-	out := AccountToken{ConnectorID: creds.ConnectorID, Token: tok.AccessToken, Version: r.version, ExpiresAt: tok.Expiry}
+	t.log.InfoContext(ctx, "zoom account token fetched", "connector_id", connectorID, "version", r.version)
+	out := AccountToken{ConnectorID: connectorID, Token: tok.AccessToken, Version: r.version, ExpiresAt: tok.Expiry}
 	t.mu.Lock()
-	t.cache[creds.ConnectorID] = out
+	t.cache[connectorID] = out
 	t.mu.Unlock()
 	return out, nil
 }
@@ -267,7 +288,7 @@ func (s *Service) connectAccountUser(ctx context.Context, appID uuid.UUID, creds
 	default:
 		return Grant{}, apperr.InvalidField("settings.email", "is required: the Zoom user (of the company's account) to connect, or settings.user_id")
 	}
-	src, account := s.s2sSource(appID), creds.AccountID
+	src, account := s.s2sSource(appID, creds.ConnectorID), creds.AccountID
 	var install *installRef
 	if creds.AccountLevel {
 		in, err := s.pickInstall(ctx, appID, creds.ConnectorID, st.InstallationID)
@@ -385,14 +406,14 @@ type tokenSource struct {
 	refetch func(ctx context.Context, failed int64) (token string, version int64, err error)
 }
 
-func (s *Service) s2sSource(appID uuid.UUID) tokenSource {
+func (s *Service) s2sSource(appID, connectorID uuid.UUID) tokenSource {
 	return tokenSource{
 		get: func(ctx context.Context) (string, int64, error) {
-			t, err := s.Accounts.Get(ctx, appID)
+			t, err := s.Accounts.Get(ctx, appID, connectorID)
 			return t.Token, t.Version, err
 		},
 		refetch: func(ctx context.Context, failed int64) (string, int64, error) {
-			t, err := s.Accounts.Refetch(ctx, appID, failed)
+			t, err := s.Accounts.Refetch(ctx, appID, connectorID, failed)
 			return t.Token, t.Version, err
 		},
 	}

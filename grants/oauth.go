@@ -41,6 +41,9 @@ var meetingCreateScopes = []string{"meeting:write:meeting", "meeting:write", "me
 type AuthRequest struct {
 	ClientID, RedirectURI, ResponseType, Provider, AccessType string
 	State, Scope, LoginHint, CodeChallenge, ChallengeMethod   string
+	// Level picks the connector when the application has a user-level and
+	// an account-level (admin-managed) one: account makes an admin's install.
+	Level string
 }
 
 // StartAuth validates a hosted-auth request and returns Zoom's consent URL.
@@ -84,12 +87,13 @@ func (s *Service) StartAuth(ctx context.Context, q AuthRequest) (string, error) 
 	} else if q.ChallengeMethod != "" {
 		return "", apperr.InvalidField("code_challenge", "is required with code_challenge_method")
 	}
-	creds, err := s.connectors.ZoomCredentials(ctx, appID)
-	if apperr.IsKind(err, apperr.NotFound) {
-		return "", apperr.InvalidField("provider", "this application has no zoom connector (POST /v3/connectors)")
-	}
+	creds, err := s.zoomConnector(ctx, appID, "level", q.Level, false)
 	if err != nil {
 		return "", err
+	}
+	if creds.AccountID != "" {
+		return "", apperr.InvalidField("provider", "this application's account-level Zoom connector is a Server-to-Server app, which has no "+
+			"hosted authentication: connect the company's users with POST /v3/connect/custom (settings.email or settings.user_id)")
 	}
 
 	id := randomToken(24)
@@ -99,8 +103,8 @@ func (s *Service) StartAuth(ctx context.Context, q AuthRequest) (string, error) 
 		return "", err
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO oauth_states (id, application_id, redirect_uri, client_state, code_challenge,
-		code_challenge_method, zoom_verifier_enc, expires_at) VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), $7, $8)`,
-		id, appID, q.RedirectURI, q.State, q.CodeChallenge, method, sealed, s.now().Add(stateTTL)); err != nil {
+		code_challenge_method, zoom_verifier_enc, expires_at, connector_id) VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), $7, $8, $9)`,
+		id, appID, q.RedirectURI, q.State, q.CodeChallenge, method, sealed, s.now().Add(stateTTL), creds.ConnectorID); err != nil {
 		return "", err
 	}
 	state := id + "." + s.vault.MAC("oauth-state", []byte(id))
@@ -110,6 +114,7 @@ func (s *Service) StartAuth(ctx context.Context, q AuthRequest) (string, error) 
 type oauthState struct {
 	id, redirectURI, clientState, challenge, method, verifierEnc string
 	appID                                                        uuid.UUID
+	connectorID                                                  *uuid.UUID // nil: deleted since
 }
 
 // Callback finishes hosted auth: it returns where to send the browser (the
@@ -124,8 +129,8 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (string, error) {
 	var clientState, challenge, method *string
 	// Single use: the first callback consumes the state.
 	err := s.pool.QueryRow(ctx, `UPDATE oauth_states SET used_at = now() WHERE id = $1 AND used_at IS NULL AND expires_at > $2
-		RETURNING id, application_id, redirect_uri, client_state, code_challenge, code_challenge_method, zoom_verifier_enc`,
-		id, s.now()).Scan(&st.id, &st.appID, &st.redirectURI, &clientState, &challenge, &method, &st.verifierEnc)
+		RETURNING id, application_id, redirect_uri, client_state, code_challenge, code_challenge_method, zoom_verifier_enc, connector_id`,
+		id, s.now()).Scan(&st.id, &st.appID, &st.redirectURI, &clientState, &challenge, &method, &st.verifierEnc, &st.connectorID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", apperr.InvalidField("state", "has expired or was already used: start the connection again")
 	}
@@ -164,7 +169,10 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	creds, err := s.connectors.ZoomCredentials(ctx, st.appID)
+	if st.connectorID == nil {
+		return fail("server_error", "this application's Zoom connector was deleted during the connection")
+	}
+	creds, err := s.connectors.ZoomCredentials(ctx, st.appID, *st.connectorID)
 	if err != nil {
 		return fail("server_error", "this application's Zoom connector is gone")
 	}
@@ -178,6 +186,9 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (string, error) {
 		var ae *apperr.Error
 		if errors.As(err, &ae) && ae.Kind == apperr.Invalid {
 			return fail("invalid_scope", ae.Message)
+		}
+		if errors.As(err, &ae) && ae.Kind == apperr.Conflict {
+			return fail("access_denied", ae.Message)
 		}
 		return fail("server_error", err.Error())
 	}
@@ -212,7 +223,11 @@ func (s *Service) connectZoom(ctx context.Context, appID, connectorID uuid.UUID,
 	if err != nil {
 		return Grant{}, ProviderError(err)
 	}
-	return s.upsertZoom(ctx, appID, connectorID, installation, u, tok, s.now())
+	g, err := s.upsertZoom(ctx, appID, connectorID, installation, u, tok, s.now())
+	if apperr.IsKind(err, apperr.Conflict) {
+		_ = s.zoom.Revoke(ctx, app, tok.AccessToken)
+	}
+	return g, err
 }
 
 // TokenRequest is POST /v3/connect/token's body (JSON or form).
@@ -349,6 +364,9 @@ type zoomCustomSettings struct {
 	// Under an admin-managed connector with several installs: the grant id
 	// of the install whose account the user is in.
 	InstallationID *string `json:"installation_id"`
+	// Level picks the connector when the application has one of each:
+	// "account" takes a refresh token as an admin's install.
+	Level *string `json:"level"`
 }
 
 type virtualCustomSettings struct {
@@ -364,14 +382,12 @@ func (s *Service) ConnectCustom(ctx context.Context, appID uuid.UUID, in CustomI
 		if err := strictjson.Decode(in.Settings, &st, "settings"); err != nil {
 			return Grant{}, err
 		}
-		creds, err := s.connectors.ZoomCredentials(ctx, appID)
-		if apperr.IsKind(err, apperr.NotFound) {
-			return Grant{}, apperr.InvalidField("provider", "this application has no zoom connector (POST /v3/connectors)")
-		}
+		byCompany := st.Email != nil || st.UserID != nil || st.InstallationID != nil
+		creds, err := s.zoomConnector(ctx, appID, "settings.level", deref(st.Level), byCompany)
 		if err != nil {
 			return Grant{}, err
 		}
-		if creds.AccountID != "" || st.Email != nil || st.UserID != nil || st.InstallationID != nil {
+		if creds.AccountID != "" || byCompany {
 			return s.connectAccountUser(ctx, appID, creds, st)
 		}
 		if st.RefreshToken == nil || *st.RefreshToken == "" || len(*st.RefreshToken) > 4096 {

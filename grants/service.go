@@ -27,6 +27,7 @@ type ZoomClient interface {
 // ConnectorSource gives connector facts the grants feature needs.
 type ConnectorSource interface {
 	Credentials
+	ZoomApps(ctx context.Context, appID uuid.UUID) ([]connectors.ZoomCredentials, error)
 	ConnectorID(ctx context.Context, appID uuid.UUID, provider string) (uuid.UUID, error)
 	ZoomWebhookSecrets(ctx context.Context, clientID string) ([]connectors.WebhookSecret, error)
 }
@@ -92,19 +93,23 @@ func (s *Service) CallbackURL() string { return s.callbackURL }
 // Delete removes a grant and its tokens, then revokes the tokens at Zoom
 // (best effort: the grant is gone from our side whatever Zoom says).
 func (s *Service) Delete(ctx context.Context, appID uuid.UUID, id string) error {
-	g, refresh, err := s.deleteGrant(ctx, appID, id)
+	g, held, err := s.deleteGrant(ctx, appID, id)
 	if err != nil {
 		return err
 	}
-	if g.Provider != ProviderZoom || refresh == "" {
+	if g.Provider != ProviderZoom || held.refresh == "" {
 		return nil
 	}
-	creds, err := s.connectors.ZoomCredentials(ctx, appID)
-	if err != nil {
+	if held.connectorID == nil {
 		s.log.Info("grant deleted; no Zoom connector to revoke its tokens with", "grant_id", g.ID)
 		return nil
 	}
-	if err := s.zoom.Revoke(ctx, zoom.App{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret}, refresh); err != nil {
+	creds, err := s.connectors.ZoomCredentials(ctx, appID, *held.connectorID)
+	if err != nil {
+		s.log.Info("grant deleted; no Zoom connector to revoke its tokens with", "grant_id", g.ID, "err", err)
+		return nil
+	}
+	if err := s.zoom.Revoke(ctx, zoom.App{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret}, held.refresh); err != nil {
 		s.log.Warn("grant deleted; revoking its Zoom token failed", "grant_id", g.ID, "err", err)
 	}
 	return nil

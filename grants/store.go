@@ -109,14 +109,22 @@ func (s *Store) Update(ctx context.Context, appID uuid.UUID, id string, in Updat
 	return g, err
 }
 
+// heldToken is a deleted grant's refresh token, to revoke at Zoom with the
+// app it was issued to.
+type heldToken struct {
+	refresh     string
+	connectorID *uuid.UUID
+}
+
 // deleteGrant removes the grant (and with it its tokens) and returns the
-// Zoom tokens it held so the caller can revoke them at Zoom.
-func (s *Store) deleteGrant(ctx context.Context, appID uuid.UUID, id string) (Grant, string, error) {
+// Zoom token it held so the caller can revoke it at Zoom.
+func (s *Store) deleteGrant(ctx context.Context, appID uuid.UUID, id string) (Grant, heldToken, error) {
 	gid, err := uuid.Parse(id)
 	if err != nil {
-		return Grant{}, "", errGrantNotFound()
+		return Grant{}, heldToken{}, errGrantNotFound()
 	}
 	var g Grant
+	var held heldToken
 	var refreshEnc *string
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+grantColumns+` FROM grants WHERE application_id = $1 AND id = $2 FOR UPDATE`, appID, gid)
@@ -129,7 +137,7 @@ func (s *Store) deleteGrant(ctx context.Context, appID uuid.UUID, id string) (Gr
 			}
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT refresh_token_enc FROM grants WHERE id = $1`, gid).Scan(&refreshEnc); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT refresh_token_enc, connector_id FROM grants WHERE id = $1`, gid).Scan(&refreshEnc, &held.connectorID); err != nil {
 			return err
 		}
 		// An install's users cannot work without it: they go with it, each
@@ -153,13 +161,26 @@ func (s *Store) deleteGrant(ctx context.Context, appID uuid.UUID, id string) (Gr
 		return tell(ctx, tx, webhooks.GrantDeleted, g)
 	})
 	if err != nil {
-		return Grant{}, "", err
+		return Grant{}, heldToken{}, err
 	}
-	refresh := ""
 	if refreshEnc != nil {
-		refresh, _ = s.vault.Open(*refreshEnc, tokenBinding(appID, gid, "refresh_token_enc"))
+		held.refresh, _ = s.vault.Open(*refreshEnc, tokenBinding(appID, gid, "refresh_token_enc"))
 	}
-	return g, refresh, nil
+	return g, held, nil
+}
+
+// keepInstall refuses to turn an admin's install that has users under it
+// into the admin's own user-level grant (the admin connecting through the
+// application's user-level connector): every user under it would lose
+// their meetings' host token without a word.
+func keepInstall(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+	var users int
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM grants WHERE installation_grant_id = $1`, id).Scan(&users)
+	if err != nil || users == 0 {
+		return err
+	}
+	return apperr.Conflictf("this Zoom user's grant %s is the company's install of the account-level Zoom connector, serving %d users: "+
+		"it stays an install; their meetings are already made with it", id, users)
 }
 
 // upsertZoom stores a Zoom user's tokens in the application's grant for that
@@ -173,6 +194,11 @@ func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, in
 		id, created, err := lockOrInsert(ctx, tx, appID, connectorID, ProviderZoom, u.ID, u.Email)
 		if err != nil {
 			return err
+		}
+		if !installation && !created {
+			if err := keepInstall(ctx, tx, id); err != nil {
+				return err
+			}
 		}
 		access, err := s.vault.Seal(tok.AccessToken, tokenBinding(appID, id, "access_token_enc"))
 		if err != nil {
@@ -259,14 +285,15 @@ func createdOrUpdated(created bool) string {
 // applyZoomDeauthorization applies a verified deauthorization once: it
 // records the notice's receipt (the SHA-256 of its signature, kept until
 // expires) and marks invalid, erasing their tokens, the Zoom grants of the
-// user in those applications that were connected no later than at, when the
+// user made with those connectors (the Zoom app the notice names, in each
+// application that registered it) that were connected no later than at, when the
 // user removed the app. A receipt already there means the notice was
 // applied: first is false and nothing changes. A grant connected after at
 // holds tokens Zoom issued after the removal, which the notice does not
 // touch. Zoom's times have milliseconds: a connection in the notice's own
 // millisecond counts as before it. Receipts past their expiry are pruned on
 // the way.
-func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, expires, now time.Time, appIDs []uuid.UUID,
+func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, expires, now time.Time, connectorIDs []uuid.UUID,
 	zoomUserID string, at time.Time, reason string) (first bool, invalidated int64, err error) {
 	if err := s.pruneZoomReceipts(ctx, now); err != nil {
 		return false, 0, err
@@ -278,8 +305,8 @@ func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, ex
 			return err
 		}
 		first = true
-		invalidated, err = expire(ctx, tx, reason, `g.application_id = ANY($2) AND g.provider = 'zoom' AND g.provider_user_id = $3
-			AND date_trunc('milliseconds', g.connected_at) <= $4`, appIDs, zoomUserID, at)
+		invalidated, err = expire(ctx, tx, reason, `g.connector_id = ANY($2) AND g.provider = 'zoom' AND g.provider_user_id = $3
+			AND date_trunc('milliseconds', g.connected_at) <= $4`, connectorIDs, zoomUserID, at)
 		return err
 	})
 	if err != nil {

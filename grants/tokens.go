@@ -25,9 +25,9 @@ type ZoomAuth interface {
 	Refresh(ctx context.Context, app zoom.App, refreshToken string) (*zoom.Token, error)
 }
 
-// Credentials gives the application's Zoom app credentials.
+// Credentials gives the credentials of the Zoom connector a grant was made with.
 type Credentials interface {
-	ZoomCredentials(ctx context.Context, appID uuid.UUID) (connectors.ZoomCredentials, error)
+	ZoomCredentials(ctx context.Context, appID, connectorID uuid.UUID) (connectors.ZoomCredentials, error)
 }
 
 // AccessToken is a Zoom access token for a grant, valid for MinTokenLife at least.
@@ -149,7 +149,7 @@ func (t *Tokens) Get(ctx context.Context, appID, grantID uuid.UUID) (AccessToken
 		return t.installToken(*r.installGrant, grantID, r.userID)(t.Get(ctx, appID, *r.installGrant))
 	}
 	if r.accountLevel {
-		return t.accountToken(t.account.Get(ctx, appID))(grantID, r.userID)
+		return t.accountToken(t.account.Get(ctx, appID, *r.connectorID))(grantID, r.userID)
 	}
 	if r.freshFor(t.now()) {
 		return t.decrypt(appID, grantID, r)
@@ -198,7 +198,7 @@ func (t *Tokens) ForceRefresh(ctx context.Context, appID, grantID uuid.UUID, fai
 		if r.installGrant != nil {
 			return t.installToken(*r.installGrant, grantID, r.userID)(t.ForceRefresh(ctx, appID, *r.installGrant, failedVersion))
 		}
-		return t.accountToken(t.account.Refetch(ctx, appID, failedVersion))(grantID, r.userID)
+		return t.accountToken(t.account.Refetch(ctx, appID, *r.connectorID, failedVersion))(grantID, r.userID)
 	}
 	return t.refresh(ctx, appID, grantID, failedVersion, true)
 }
@@ -295,7 +295,8 @@ func (t *Tokens) refreshLocked(ctx context.Context, appID, grantID uuid.UUID, se
 	if err != nil {
 		return AccessToken{}, fmt.Errorf("grant %s refresh token: %w", grantID, err)
 	}
-	creds, err := t.creds.ZoomCredentials(ctx, appID)
+	// usable checked the grant still has its connector.
+	creds, err := t.creds.ZoomCredentials(ctx, appID, *r.connectorID)
 	if err != nil {
 		return AccessToken{}, err
 	}

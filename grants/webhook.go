@@ -175,8 +175,10 @@ func (s *Service) HandleZoomWebhook(ctx context.Context, timestamp, signature st
 		return nil, nil, apperr.Unauthorizedf("x-zm-signature does not verify with the secret token of any matching Zoom connector")
 	}
 	apps := make([]uuid.UUID, 0, len(matched))
+	conns := make([]uuid.UUID, 0, len(matched))
 	for _, sec := range matched {
 		apps = append(apps, sec.ApplicationID)
+		conns = append(conns, sec.ConnectorID)
 	}
 	receipt := sha256.Sum256([]byte(signature))
 	expires := ev.sentAt.Add(webhookTolerance + receiptMargin)
@@ -187,7 +189,7 @@ func (s *Service) HandleZoomWebhook(ctx context.Context, timestamp, signature st
 		return &URLValidation{PlainToken: ev.Payload.PlainToken, EncryptedToken: hex.EncodeToString(m.Sum(nil))}, nil, nil
 	case "app_deauthorized":
 		first, n, err := s.applyZoomDeauthorization(ctx, receipt[:], expires, s.now(),
-			apps, ev.Payload.UserID, ev.at, "the user removed the app in Zoom")
+			conns, ev.Payload.UserID, ev.at, "the user removed the app in Zoom")
 		if err != nil {
 			return nil, nil, err
 		}

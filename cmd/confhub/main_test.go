@@ -360,11 +360,15 @@ func TestKeysRotateMovesEverySecretToTheActiveKey(t *testing.T) {
 	// The old key can now be removed: k2 alone opens everything; k1 alone opens nothing.
 	onlyNew, _ := vault.ParseKeys(k2)
 	for i, id := range appIDs {
-		creds, err := connectors.NewStore(pool, onlyNew).ZoomCredentials(ctx, id)
-		if err != nil || creds.ClientSecret != []string{"secret-one", "secret-two"}[i] || creds.SecretToken != "tok" {
+		apps, err := connectors.NewStore(pool, onlyNew).ZoomApps(ctx, id)
+		if err != nil || len(apps) != 1 {
+			t.Fatalf("app %d with k2 only: %+v %v", i, apps, err)
+		}
+		creds := apps[0]
+		if creds.ClientSecret != []string{"secret-one", "secret-two"}[i] || creds.SecretToken != "tok" {
 			t.Fatalf("app %d with k2 only: %+v %v", i, creds, err)
 		}
-		if _, err := connectors.NewStore(pool, old).ZoomCredentials(ctx, id); err == nil {
+		if _, err := connectors.NewStore(pool, old).ZoomApps(ctx, id); err == nil {
 			t.Fatalf("app %d: the retired key still opens the rotated secret", i)
 		}
 	}
