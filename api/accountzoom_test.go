@@ -267,3 +267,56 @@ func TestChangedCompanyCredentialsTakeEffectAtOnce(t *testing.T) {
 		t.Fatalf("%d token requests of the new app, want 1", n)
 	}
 }
+
+// A company grant keeps every guarantee of a user's own grant: a lost
+// create answer is adopted, not repeated; updates and deletes reach the
+// meeting; Zoom's daily limit is its host's, not the account token's.
+func TestCompanyGrantsKeepTheGuarantees(t *testing.T) {
+	e := newEnv(t, func(o *zoomsim.Options) { o.DailyLimit = 2 })
+	c := e.companyZoom(2, "pro")
+	g := e.connectUsers(c.key, c.users)
+	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	events := "/v3/grants/" + c.cal + "/events"
+
+	// The create's answer is lost: the meeting is found in the host's list
+	// by its reference and adopted.
+	if err := e.sim.SetFaults(zoomsim.Faults{Ops: map[string]zoomsim.OpFault{zoomsim.OpCreateMeeting: {DropRate: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("POST", events+"?calendar_id=primary", c.key, companyEvent("Lost answer", start, g[0]))
+	e.expect(r, 200, "create with a lost answer")
+	if err := e.sim.SetFaults(zoomsim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if ms := e.meetings(); len(ms) != 1 || ms[0]["host_id"] != c.users[0].ID || e.zoomCalls("create_meeting") != 1 {
+		t.Fatalf("after a lost answer: %d create calls, meetings %v; want one, hosted by %s", e.zoomCalls("create_meeting"), ms, c.users[0].ID)
+	}
+	path := events + "/" + r.data()["id"].(string) + "?calendar_id=primary"
+	later := start.Add(3 * time.Hour)
+	e.expect(e.do("PUT", path, c.key, map[string]any{"title": "Moved", "when": map[string]any{"start_time": later.Unix(),
+		"end_time": later.Add(time.Hour).Unix()}}), 200, "update")
+	if m := e.meetings()[0]; m["topic"] != "Moved" || m["start_time"] != later.UTC().Format("2006-01-02T15:04:05Z") || m["duration"] != float64(60) {
+		t.Fatalf("the meeting after the update: %v", m)
+	}
+
+	// The first user has spent the day's two creates and updates; the
+	// second, under the same account token, has not.
+	r = e.do("POST", events+"?calendar_id=primary", c.key, companyEvent("Over the limit", start.Add(time.Hour), g[0]))
+	if r.Status != 429 || !strings.Contains(r.errMessage(), "resets at") {
+		t.Fatalf("a third create or update of the day for one host: %d %s", r.Status, r.Raw)
+	}
+	e.expect(e.do("POST", events+"?calendar_id=primary", c.key, companyEvent("Other host", start.Add(time.Hour), g[1])), 200, "the other host's create")
+
+	e.expect(e.do("DELETE", path, c.key, nil), 200, "delete")
+	waitFor(t, "the deleted event's meeting to go", func() bool {
+		for _, m := range e.meetings() {
+			if m["host_id"] == c.users[0].ID {
+				return false
+			}
+		}
+		return true
+	})
+	if ms := e.meetings(); len(ms) != 1 || ms[0]["host_id"] != c.users[1].ID {
+		t.Fatalf("meetings after the delete: %v, want only the other host's", ms)
+	}
+}
