@@ -195,13 +195,13 @@ func (s *Store) Delete(ctx context.Context, appID uuid.UUID, provider, level str
 // ZoomApps returns the credentials of the application's Zoom connectors
 // (none, one, or one of each level), user-level first.
 func (s *Store) ZoomApps(ctx context.Context, appID uuid.UUID) ([]ZoomCredentials, error) {
-	return s.zoomCredentials(ctx, appID, uuid.Nil)
+	return s.zoomCredentials(ctx, appID, nil)
 }
 
 // ZoomCredentials returns the decrypted credentials of one of the
 // application's Zoom connectors: the one a grant was made with.
 func (s *Store) ZoomCredentials(ctx context.Context, appID, connectorID uuid.UUID) (ZoomCredentials, error) {
-	list, err := s.zoomCredentials(ctx, appID, connectorID)
+	list, err := s.zoomCredentials(ctx, appID, &connectorID)
 	if err != nil {
 		return ZoomCredentials{}, err
 	}
@@ -211,9 +211,10 @@ func (s *Store) ZoomCredentials(ctx context.Context, appID, connectorID uuid.UUI
 	return list[0], nil
 }
 
-func (s *Store) zoomCredentials(ctx context.Context, appID, connectorID uuid.UUID) ([]ZoomCredentials, error) {
+// zoomCredentials: the connector with connectorID, or all when it is nil.
+func (s *Store) zoomCredentials(ctx context.Context, appID uuid.UUID, connectorID *uuid.UUID) ([]ZoomCredentials, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, client_id, client_secret_enc, secret_token_enc, COALESCE(account_id, ''), account_level
-		FROM connectors WHERE application_id = $1 AND provider = 'zoom' AND ($2 = '00000000-0000-0000-0000-000000000000'::uuid OR id = $2)
+		FROM connectors WHERE application_id = $1 AND provider = 'zoom' AND ($2::uuid IS NULL OR id = $2)
 		ORDER BY level DESC`, appID, connectorID)
 	if err != nil {
 		return nil, err
