@@ -47,7 +47,7 @@ test: postgres vet openapi-lint web-elements browser node-sdk
 chaos: postgres
 	CONFHUB_CHAOS=full $(GO) test -count=5 -v -timeout=60m -run='^TestChaos$$' ./cmd/confhub
 
-## bench: event creation and bookings with Zoom vs the bare-Temporal floor (concurrency 1 and 32), availability, and time-range lookups at 500,000 events
+## bench: event creation and bookings with Zoom vs the bare-Temporal floor (concurrency 1 and 32), company (S2S) grants vs own grants, availability, and time-range lookups at 500,000 events
 bench: postgres
 	$(GO) build -o bin/confhub ./cmd/confhub
 	./bin/confhub bench

@@ -186,6 +186,18 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	arrived := waitCount(&rcv.count, delivered0+int64(*serial), time.Minute)
 	lag := time.Since(lastCreate) // includes the wait's own polling step
 
+	// Account-level Zoom (issue 14): event creates on grants of a
+	// company's Server-to-Server app and on users' own grants, taking
+	// turns, and how many account tokens the company's run needed.
+	company, companyApp, err := benchCompany(ctx, pool, sim, base)
+	if err != nil {
+		return fmt.Errorf("company zoom: %w", err)
+	}
+	_ = measure(1, 20, company.createEvent) // warm up
+	tokens0 := sim.Stats().AccountTokens[companyApp]
+	pairedCompany, pairedOwn := measurePair(*serial, company.createEvent, func(i int) error { return seed.createEvent(i + 3_000_000) })
+	companyTokens := sim.Stats().AccountTokens[companyApp] - tokens0
+
 	fmt.Fprintf(stdout, "\nconfhub bench: Zoom latency %v, %d hosts, GOMAXPROCS=%d, Temporal store %s\n\n", *latency, *hosts, runtimeProcs(), *store)
 	fmt.Fprintf(stdout, "%-8s %4s %6s %9s %9s %9s %15s %13s %7s\n", "what", "conc", "n", "req/s", "p50", "p99", "p50-zoom", "creates/event", "errors")
 	var ours, fl, booked map[int]result = map[int]result{}, map[int]result{}, map[int]result{}
@@ -217,6 +229,9 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		"p50 %.1f ms vs %.1f ms: %+.1f ms; %d of %d event.created delivered, all within %.1f ms of the last create's answer\n",
 		pairedHooked.n, pairedHooked.errors, pairedPlain.errors, ms(pairedHooked.p50), ms(pairedPlain.p50), ms(pairedHooked.p50-pairedPlain.p50),
 		arrived-delivered0, *serial, ms(lag))
+	fmt.Fprintf(stdout, "event creation on company grants (Server-to-Server app) vs users' own grants, taking turns at concurrency 1 "+
+		"(n=%d each, %d+%d errors): p50 %.1f ms vs %.1f ms: %+.1f ms; %d account token requests\n",
+		pairedCompany.n, pairedCompany.errors, pairedOwn.errors, ms(pairedCompany.p50), ms(pairedOwn.p50), ms(pairedCompany.p50-pairedOwn.p50), companyTokens)
 	fmt.Fprintf(stdout, "availability, 30 days, %d participants, %d busy events (n=%d, %d errors): p50 %.2f ms, p99 %.2f ms (target p50 <= 20 ms)\n",
 		availParticipants, sched.busy, avail.n, avail.errors, ms(avail.p50), ms(avail.p99))
 	if *only == "create" {
@@ -435,6 +450,54 @@ func benchNotified(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, si
 		return nil, nil, err
 	}
 	return st, r, nil
+}
+
+// benchCompany seeds an application whose Zoom connector is a
+// Server-to-Server app of one Business account, with 8 of its users
+// connected by email. It returns the app's client id.
+func benchCompany(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, base string) (*benchState, string, error) {
+	_, key, err := applications.NewStore(pool).Create(ctx, "bench-company")
+	if err != nil {
+		return nil, "", err
+	}
+	b := &benchState{base: base, key: key, start: time.Now().Add(24 * time.Hour).Truncate(time.Hour),
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}, Timeout: time.Minute}}
+	c := apiClient{base: base, key: key, http: b.http}
+	app, account := zoom.App{ClientID: "bench-s2s", ClientSecret: "bench-s2s-secret"}, "bench-account"
+	// Zoom's accounts exist before their apps: the users first.
+	var staff []string
+	for i := range 8 {
+		u, err := sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("staff-%d@bench-company.invalid", i), Plan: "business", AccountID: account})
+		if err != nil {
+			return nil, "", err
+		}
+		staff = append(staff, u.Email)
+	}
+	if err := sim.AddApp(zoomsim.AppSpec{ClientID: app.ClientID, ClientSecret: app.ClientSecret, AccountID: account,
+		Scopes: []string{"meeting:write:meeting:admin", "meeting:update:meeting:admin", "meeting:delete:meeting:admin",
+			"meeting:read:meeting:admin", "meeting:read:list_meetings:admin", "user:read:user:admin"}}); err != nil {
+		return nil, "", err
+	}
+	for _, body := range []map[string]any{
+		{"provider": "zoom", "settings": map[string]any{"client_id": app.ClientID, "client_secret": app.ClientSecret, "account_id": account}},
+		{"provider": "virtual-calendar"},
+	} {
+		if _, err := c.post("/v3/connectors", body); err != nil {
+			return nil, "", err
+		}
+	}
+	if b.cal, err = c.connectCalendar("bench-company-room"); err != nil {
+		return nil, "", err
+	}
+	for _, email := range staff {
+		g, err := c.post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"email": email}})
+		if err != nil {
+			return nil, "", err
+		}
+		id, _ := g["id"].(string)
+		b.confGrants = append(b.confGrants, id)
+	}
+	return b, app.ClientID, nil
 }
 
 // waitCount waits until n reaches want (or within passes) and returns it.
