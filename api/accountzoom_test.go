@@ -250,11 +250,12 @@ func TestDeactivatedCompanyAppInvalidatesItsGrants(t *testing.T) {
 
 // The company points its connector at a new Server-to-Server app of another
 // Zoom account: the very next call uses a token of the new app, not the
-// stored token of the old account, which is still unexpired.
+// stored token of the old account, which is still unexpired; the grants of
+// the old account's users turn invalid on their next use, saying why.
 func TestChangedCompanyCredentialsTakeEffectAtOnce(t *testing.T) {
 	e := newEnv(t)
 	c := e.companyZoom(1, "pro")
-	e.connectUser(c.key, c.users[0].Email)
+	old := e.connectUser(c.key, c.users[0].Email)
 	_, members, account := e.companyAccount(1)
 	clientID, secret := "s2s"+randomHex(6), "s2ssecret"+randomHex(8)
 	if err := e.sim.AddApp(zoomsim.AppSpec{ClientID: clientID, ClientSecret: secret, AccountID: account, Scopes: adminScopes}); err != nil {
@@ -262,9 +263,21 @@ func TestChangedCompanyCredentialsTakeEffectAtOnce(t *testing.T) {
 	}
 	e.expect(e.do("PUT", "/v3/connectors/zoom", c.key, map[string]any{"settings": map[string]any{"client_id": clientID, "client_secret": secret,
 		"account_id": account}}), 200, "new S2S app")
-	e.connectUser(c.key, members[0].Email)
+	g := e.connectUser(c.key, members[0].Email)
 	if n := e.accountTokens(clientID); n != 1 {
 		t.Fatalf("%d token requests of the new app, want 1", n)
+	}
+	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	e.expect(e.do("POST", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, companyEvent("New account", start, g)), 200, "event of the new account's user")
+	r := e.do("POST", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, companyEvent("Old account", start.Add(time.Hour), old))
+	if r.Status != 401 || !strings.Contains(r.errMessage(), "moved from Zoom account") {
+		t.Fatalf("an event of the old account's user: %d %s", r.Status, r.Raw)
+	}
+	if st := e.do("GET", "/v3/grants/"+old, c.key, nil).data()["grant_status"]; st != "invalid" {
+		t.Fatalf("the old account's user's grant is %v", st)
+	}
+	if ms := e.meetings(); len(ms) != 1 || ms[0]["host_id"] != members[0].ID {
+		t.Fatalf("meetings %v, want only the new account user's", ms)
 	}
 }
 

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -81,14 +82,19 @@ func TestUserAndCompanyZoomConnectorsSideBySide(t *testing.T) {
 	}
 
 	// The company takes the first member over: the same grant, now served
-	// by the company's app, so the member removing the user-level app in
-	// Zoom no longer touches it.
+	// by the company's app. The token of the member's own consent is not
+	// kept, so it is revoked, and Zoom's deauthorization that follows a
+	// revoke no longer touches the grant.
+	revokes := e.zoomCalls("revoke")
 	if g := e.connectUser(z.key, members[0].Email); g != mine {
 		t.Fatalf("the company connecting member 0 made grant %s, want their grant %s", g, mine)
 	}
-	e.deauthorize(zoomApp{clientID: z.clientID, user: members[0]})
+	if n := e.zoomCalls("revoke") - revokes; n != 1 {
+		t.Fatalf("%d revokes of the token the takeover dropped, want 1", n)
+	}
+	e.sim.WaitWebhooks() // the app_deauthorized Zoom sends after the revoke
 	if st := e.do("GET", "/v3/grants/"+mine, z.key, nil).data()["grant_status"]; st != "valid" {
-		t.Fatalf("a company grant is %v after its user removed the user-level app", st)
+		t.Fatalf("a company grant is %v after its user's own token of the user-level app was revoked", st)
 	}
 	e.expect(e.do("POST", "/v3/grants/"+cal+"/events?calendar_id=primary", z.key, companyEvent("Taken over", start.Add(2*time.Hour), mine)), 200,
 		"event of the grant the company took over")
@@ -118,7 +124,8 @@ func TestUserAndCompanyZoomConnectorsSideBySide(t *testing.T) {
 	if s := e.do("GET", "/v3/connectors/zoom", z.key, nil).data()["settings"].(map[string]any); s["client_id"] != z.clientID {
 		t.Fatalf("the remaining connector: %v", s)
 	}
-	if r := e.do("POST", "/v3/grants/"+cal+"/events?calendar_id=primary", z.key, companyEvent("Gone", start.Add(3*time.Hour), theirs)); r.Status < 400 || r.Status >= 500 {
+	if r := e.do("POST", "/v3/grants/"+cal+"/events?calendar_id=primary", z.key, companyEvent("Gone", start.Add(3*time.Hour), theirs)); r.Status != 401 ||
+		!strings.Contains(r.errMessage(), "company's Zoom connector") {
 		t.Fatalf("a company grant after its connector was deleted: %d %s", r.Status, r.Raw)
 	}
 	e.expect(e.do("POST", "/v3/grants/"+cal+"/events?calendar_id=primary", z.key, companyEvent("Still mine", start.Add(4*time.Hour), other)), 200,
@@ -170,9 +177,13 @@ func TestAdminInstallBesideUserLevelConnector(t *testing.T) {
 	// The owner connecting through the user-level app would turn the
 	// install into their own grant and cut the member off: refused, and
 	// the install still serves the member.
+	revokes := e.zoomCalls("revoke")
 	back := e.hostedFlow(z, authQuery(z, nil), owner.Email, "allow")
 	if back.Query().Get("error") != "access_denied" || !strings.Contains(back.Query().Get("error_description"), "install") {
 		t.Fatalf("the installing owner through the user-level app came back with %s", back)
+	}
+	if n := e.zoomCalls("revoke") - revokes; n != 1 {
+		t.Fatalf("%d revokes of the token of the refused consent, want 1", n)
 	}
 	e.expect(e.do("POST", "/v3/grants/"+cal+"/events?calendar_id=primary", z.key, companyEvent("Member again", start.Add(time.Hour), member)), 200,
 		"member's event after the refused takeover")
@@ -186,4 +197,24 @@ func TestAdminInstallBesideUserLevelConnector(t *testing.T) {
 	// Another user connects alone, by default through the user-level app.
 	mine := e.hostedGrant(z, authQuery(z, nil), z.user.Email)
 	e.expect(e.do("POST", "/v3/grants/"+cal+"/events?calendar_id=primary", z.key, companyEvent("Alone", start.Add(2*time.Hour), mine)), 200, "user-level event")
+}
+
+// The application deletes its Zoom connector and registers the same Zoom app
+// again; a grant made under the deleted one still holds the user's tokens
+// of that app, and the user's removal of the app in Zoom erases them.
+func TestDeauthorizationReachesGrantsOfADeletedConnector(t *testing.T) {
+	e := newEnv(t)
+	z := e.zoomApp(zoomScopes, true)
+	g := e.hostedGrant(z, authQuery(z, nil), z.user.Email)
+	e.expect(e.do("DELETE", "/v3/connectors/zoom", z.key, nil), 200, "delete the connector")
+	e.expect(e.do("POST", "/v3/connectors", z.key, map[string]any{"provider": "zoom",
+		"settings": map[string]any{"client_id": z.clientID, "client_secret": z.secret, "secret_token": z.secretToken}}), 201, "the same app again")
+	e.deauthorize(z)
+	if st := e.do("GET", "/v3/grants/"+g, z.key, nil).data()["grant_status"]; st != "invalid" {
+		t.Fatalf("the grant of a deleted connector is %v after its user removed the app", st)
+	}
+	var held bool
+	if err := e.pool.QueryRow(context.Background(), `SELECT refresh_token_enc IS NOT NULL FROM grants WHERE id = $1`, g).Scan(&held); err != nil || held {
+		t.Fatalf("the grant still holds a refresh token (%v, %v)", held, err)
+	}
 }

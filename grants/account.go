@@ -34,6 +34,7 @@ type AccountToken struct {
 	Token       string
 	Version     int64 // the stored token's fetch count
 	ExpiresAt   time.Time
+	AccountID   string // the Zoom account it acts in: the connector's now
 }
 
 // AccountTokens hands out the tokens of account-level (Server-to-Server
@@ -123,9 +124,18 @@ func (t *AccountTokens) Get(ctx context.Context, appID, connectorID uuid.UUID) (
 		return AccountToken{}, err
 	}
 	if t.freshFor(r, creds) {
-		return t.open(appID, connectorID, r)
+		return inAccount(t.open(appID, connectorID, r))(creds.AccountID)
 	}
 	return t.fetch(ctx, appID, connectorID, r.version, false)
+}
+
+// inAccount labels a token with the account its credentials name (the
+// token itself is checked against them by fetched_for).
+func inAccount(tok AccountToken, err error) func(accountID string) (AccountToken, error) {
+	return func(accountID string) (AccountToken, error) {
+		tok.AccountID = accountID
+		return tok, err
+	}
 }
 
 // Refetch is for a token Zoom refused (401/124): it fetches a new one unless
@@ -172,10 +182,6 @@ func (t *AccountTokens) fetch(ctx context.Context, appID, connectorID uuid.UUID,
 
 // fetchLocked runs under the connector's token row lock.
 func (t *AccountTokens) fetchLocked(ctx context.Context, appID, connectorID uuid.UUID, seenVersion int64, force bool) (AccountToken, error) {
-	creds, err := t.s2s(ctx, appID, connectorID)
-	if err != nil {
-		return AccountToken{}, err
-	}
 	tx, err := t.pool.Begin(ctx)
 	if err != nil {
 		return AccountToken{}, err
@@ -189,13 +195,20 @@ func (t *AccountTokens) fetchLocked(ctx context.Context, appID, connectorID uuid
 	if err := tx.QueryRow(ctx, accountRowSelect+` FOR UPDATE`, connectorID).Scan(&r.enc, &r.expires, &r.version, &r.fetchedFor); err != nil {
 		return AccountToken{}, err
 	}
+	// Read under the lock: a caller that waited here through another's
+	// fetch must not ask Zoom with credentials changed meanwhile, and have
+	// a refusal of the old ones invalidate every grant.
+	creds, err := t.s2s(ctx, appID, connectorID)
+	if err != nil {
+		return AccountToken{}, err
+	}
 	// Another caller fetched while we waited for the lock, or (not forced)
 	// the stored token is still good: use it.
 	if t.freshFor(r, creds) && (!force || r.version != seenVersion) {
 		if err := tx.Commit(ctx); err != nil {
 			return AccountToken{}, err
 		}
-		return t.open(appID, connectorID, r)
+		return inAccount(t.open(appID, connectorID, r))(creds.AccountID)
 	}
 	tok, err := t.zoom.AccountCredentials(ctx, zoom.App{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret}, creds.AccountID)
 	countRefresh(err)
@@ -215,7 +228,7 @@ func (t *AccountTokens) fetchLocked(ctx context.Context, appID, connectorID uuid
 		return AccountToken{}, err
 	}
 	t.log.InfoContext(ctx, "zoom account token fetched", "connector_id", connectorID, "version", r.version)
-	out := AccountToken{ConnectorID: connectorID, Token: tok.AccessToken, Version: r.version, ExpiresAt: tok.Expiry}
+	out := AccountToken{ConnectorID: connectorID, Token: tok.AccessToken, Version: r.version, ExpiresAt: tok.Expiry, AccountID: creds.AccountID}
 	t.mu.Lock()
 	t.cache[connectorID] = out
 	t.mu.Unlock()
@@ -322,7 +335,14 @@ func (s *Service) connectAccountUser(ctx context.Context, appID uuid.UUID, creds
 		// whose own token hosts their meetings.
 		return s.Store.Get(ctx, appID, install.id.String())
 	}
-	return s.upsertAccountUser(ctx, appID, creds.ConnectorID, u, install)
+	g, held, err := s.upsertAccountUser(ctx, appID, creds.ConnectorID, u, install)
+	if err != nil {
+		return Grant{}, err
+	}
+	// The company took over a user who had connected alone: the token of
+	// their own consent is not kept, so it is revoked.
+	s.revoke(ctx, appID, g.ID, held)
+	return g, nil
 }
 
 // installRef is an admin's install: its grant, its admin and their account.
@@ -459,13 +479,19 @@ func accountDo(ctx context.Context, src tokenSource, fn func(token string) error
 // install's). Under an install, the install's row is locked first (the
 // order expire takes them in) and must still be valid: a user is never
 // made valid under an install that a concurrent deauthorization expired.
-func (s *Store) upsertAccountUser(ctx context.Context, appID, connectorID uuid.UUID, u zoom.User, install *installRef) (Grant, error) {
+//
+// A user who had connected alone held a refresh token of the user-level
+// app; it is returned so the caller can revoke it once the grant no longer
+// holds it.
+func (s *Store) upsertAccountUser(ctx context.Context, appID, connectorID uuid.UUID, u zoom.User, install *installRef) (Grant, heldToken, error) {
 	name := strings.TrimSpace(u.FirstName + " " + u.LastName)
 	var installID *uuid.UUID
 	if install != nil {
 		installID = &install.id
 	}
 	var g Grant
+	var held heldToken
+	var refreshEnc *string
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if installID != nil {
 			var status string
@@ -483,11 +509,12 @@ func (s *Store) upsertAccountUser(ctx context.Context, appID, connectorID uuid.U
 		if err != nil {
 			return err
 		}
+		var isInstall bool
+		if err := tx.QueryRow(ctx, `SELECT installation, refresh_token_enc, connector_id FROM grants WHERE id = $1`, id).Scan(&isInstall,
+			&refreshEnc, &held.connectorID); err != nil {
+			return err
+		}
 		if installID != nil {
-			var isInstall bool
-			if err := tx.QueryRow(ctx, `SELECT installation FROM grants WHERE id = $1`, id).Scan(&isInstall); err != nil {
-				return err
-			}
 			if isInstall {
 				// Turning another install into a user grant would silently
 				// cut off every user under it.
@@ -509,5 +536,11 @@ func (s *Store) upsertAccountUser(ctx context.Context, appID, connectorID uuid.U
 		}
 		return tell(ctx, tx, createdOrUpdated(created), g)
 	})
-	return g, err
+	if err != nil {
+		return Grant{}, heldToken{}, connectorDeleted(err)
+	}
+	if refreshEnc != nil {
+		held.refresh, _ = s.vault.Open(*refreshEnc, tokenBinding(appID, g.ID, "refresh_token_enc"))
+	}
+	return g, held, nil
 }

@@ -92,7 +92,11 @@ func (s *Service) StartAuth(ctx context.Context, q AuthRequest) (string, error) 
 		return "", err
 	}
 	if creds.AccountID != "" {
-		return "", apperr.InvalidField("provider", "this application's account-level Zoom connector is a Server-to-Server app, which has no "+
+		field := "provider"
+		if q.Level != "" {
+			field = "level"
+		}
+		return "", apperr.InvalidField(field, "this application's account-level Zoom connector is a Server-to-Server app, which has no "+
 			"hosted authentication: connect the company's users with POST /v3/connect/custom (settings.email or settings.user_id)")
 	}
 
@@ -190,7 +194,12 @@ func (s *Service) Callback(ctx context.Context, q url.Values) (string, error) {
 		if errors.As(err, &ae) && ae.Kind == apperr.Conflict {
 			return fail("access_denied", ae.Message)
 		}
-		return fail("server_error", err.Error())
+		if errors.As(err, &ae) && ae.Message != "" {
+			return fail("server_error", ae.Message)
+		}
+		// Not ours to show (a database error): the log has it.
+		s.log.Error("hosted auth: the grant could not be stored", "application_id", st.appID, "err", err)
+		return fail("server_error", "the connection could not be stored: start it again")
 	}
 	code := randomToken(32)
 	if _, err := s.pool.Exec(ctx, `INSERT INTO oauth_codes (code_sha256, application_id, grant_id, redirect_uri, code_challenge,

@@ -97,20 +97,28 @@ func (s *Service) Delete(ctx context.Context, appID uuid.UUID, id string) error 
 	if err != nil {
 		return err
 	}
-	if g.Provider != ProviderZoom || held.refresh == "" {
-		return nil
+	if g.Provider == ProviderZoom {
+		s.revoke(ctx, appID, g.ID, held)
+	}
+	return nil
+}
+
+// revoke revokes a refresh token the grant no longer holds, with the Zoom
+// app it was issued to (best effort: our side is already done).
+func (s *Service) revoke(ctx context.Context, appID, grantID uuid.UUID, held heldToken) {
+	if held.refresh == "" {
+		return
 	}
 	if held.connectorID == nil {
-		s.log.Info("grant deleted; no Zoom connector to revoke its tokens with", "grant_id", g.ID)
-		return nil
+		s.log.Info("a Zoom token left its grant; no Zoom connector to revoke it with", "grant_id", grantID)
+		return
 	}
 	creds, err := s.connectors.ZoomCredentials(ctx, appID, *held.connectorID)
 	if err != nil {
-		s.log.Info("grant deleted; no Zoom connector to revoke its tokens with", "grant_id", g.ID, "err", err)
-		return nil
+		s.log.Info("a Zoom token left its grant; no Zoom connector to revoke it with", "grant_id", grantID, "err", err)
+		return
 	}
 	if err := s.zoom.Revoke(ctx, zoom.App{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret}, held.refresh); err != nil {
-		s.log.Warn("grant deleted; revoking its Zoom token failed", "grant_id", g.ID, "err", err)
+		s.log.Warn("revoking a Zoom token that left its grant failed", "grant_id", grantID, "err", err)
 	}
-	return nil
 }

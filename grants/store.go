@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/confhub/confhub/connectors/zoom"
@@ -222,7 +223,7 @@ func (s *Store) upsertZoom(ctx context.Context, appID, connectorID uuid.UUID, in
 		}
 		return tell(ctx, tx, createdOrUpdated(created), g)
 	})
-	return g, err
+	return g, connectorDeleted(err)
 }
 
 // upsertVirtualCalendar returns the application's virtual-calendar grant for
@@ -250,7 +251,18 @@ func (s *Store) upsertVirtualCalendar(ctx context.Context, appID, connectorID uu
 		}
 		return tell(ctx, tx, webhooks.GrantCreated, g)
 	})
-	return g, err
+	return g, connectorDeleted(err)
+}
+
+// connectorDeleted names what a grant write's foreign-key failure on its
+// connector means: the connector, read before the round trip to Zoom, was
+// deleted before the write.
+func connectorDeleted(err error) error {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "23503" && pg.ConstraintName == "grants_connector_id_fkey" {
+		return apperr.Conflictf("the application's connector was deleted while the user was being connected: register it again, then connect again")
+	}
+	return err
 }
 
 // lockOrInsert returns the id of the grant for (application, provider, user),
@@ -293,7 +305,7 @@ func createdOrUpdated(created bool) string {
 // touch. Zoom's times have milliseconds: a connection in the notice's own
 // millisecond counts as before it. Receipts past their expiry are pruned on
 // the way.
-func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, expires, now time.Time, connectorIDs []uuid.UUID,
+func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, expires, now time.Time, connectorIDs, appIDs []uuid.UUID,
 	zoomUserID string, at time.Time, reason string) (first bool, invalidated int64, err error) {
 	if err := s.pruneZoomReceipts(ctx, now); err != nil {
 		return false, 0, err
@@ -305,8 +317,12 @@ func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, ex
 			return err
 		}
 		first = true
-		invalidated, err = expire(ctx, tx, reason, `g.connector_id = ANY($2) AND g.provider = 'zoom' AND g.provider_user_id = $3
-			AND date_trunc('milliseconds', g.connected_at) <= $4`, connectorIDs, zoomUserID, at)
+		// A grant whose connector was deleted since may still hold the
+		// user's tokens of this app (which app is no longer known): the
+		// notice erases such tokens too.
+		invalidated, err = expire(ctx, tx, reason, `(g.connector_id = ANY($2) OR (g.connector_id IS NULL AND g.refresh_token_enc IS NOT NULL AND g.application_id = ANY($5)))
+			AND g.provider = 'zoom' AND g.provider_user_id = $3 AND date_trunc('milliseconds', g.connected_at) <= $4`,
+			connectorIDs, zoomUserID, at, appIDs)
 		return err
 	})
 	if err != nil {

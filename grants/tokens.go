@@ -92,6 +92,7 @@ const refreshTimeout = 20 * time.Second
 
 type tokenRow struct {
 	status, reason, provider, userID string
+	accountID                        string // the Zoom account the user was in when connected
 	accountLevel                     bool
 	connectorID                      *uuid.UUID
 	// installGrant: the admin's install whose token the grant uses.
@@ -102,12 +103,12 @@ type tokenRow struct {
 }
 
 const tokenRowSelect = `SELECT grant_status, COALESCE(invalid_reason, ''), provider, provider_user_id, connector_id,
-	token_version, access_token_enc, access_expires_at, account_level, installation_grant_id FROM grants
+	token_version, access_token_enc, access_expires_at, account_level, installation_grant_id, COALESCE(provider_account_id, '') FROM grants
 	WHERE application_id = $1 AND id = $2`
 
 func scanTokenRow(row pgx.Row) (tokenRow, error) {
 	var r tokenRow
-	err := row.Scan(&r.status, &r.reason, &r.provider, &r.userID, &r.connectorID, &r.version, &r.accessEnc, &r.expires, &r.accountLevel, &r.installGrant)
+	err := row.Scan(&r.status, &r.reason, &r.provider, &r.userID, &r.connectorID, &r.version, &r.accessEnc, &r.expires, &r.accountLevel, &r.installGrant, &r.accountID)
 	return r, err
 }
 
@@ -122,6 +123,9 @@ func (r tokenRow) usable(grantID uuid.UUID) error {
 	case r.status != StatusValid:
 		return &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf(
 			"grant %s is invalid (%s): the user must connect their Zoom account again", grantID, r.reason)}
+	case r.connectorID == nil && r.accountLevel:
+		return &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf("grant %s was made with the company's Zoom connector, "+
+			"which has been deleted: once an account-level Zoom connector is registered again, connect the user again", grantID)}
 	case r.connectorID == nil:
 		return &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf(
 			"grant %s was made with a Zoom connector that has been deleted: the user must connect again", grantID)}
@@ -149,7 +153,8 @@ func (t *Tokens) Get(ctx context.Context, appID, grantID uuid.UUID) (AccessToken
 		return t.installToken(*r.installGrant, grantID, r.userID)(t.Get(ctx, appID, *r.installGrant))
 	}
 	if r.accountLevel {
-		return t.accountToken(t.account.Get(ctx, appID, *r.connectorID))(grantID, r.userID)
+		a, err := t.account.Get(ctx, appID, *r.connectorID)
+		return t.accountToken(ctx, appID, r, a, err)(grantID, r.userID)
 	}
 	if r.freshFor(t.now()) {
 		return t.decrypt(appID, grantID, r)
@@ -158,15 +163,33 @@ func (t *Tokens) Get(ctx context.Context, appID, grantID uuid.UUID) (AccessToken
 }
 
 // accountToken is an account token as the token of a grant under the
-// account: its version is the account token's, and calls name the user.
-func (t *Tokens) accountToken(a AccountToken, err error) func(grantID uuid.UUID, userID string) (AccessToken, error) {
+// account: its version is the account token's, and calls name the user. A
+// connector moved to another Zoom account (its account id changed) no
+// longer serves the users of the old one: their grants turn invalid.
+func (t *Tokens) accountToken(ctx context.Context, appID uuid.UUID, r tokenRow, a AccountToken, err error) func(grantID uuid.UUID, userID string) (AccessToken, error) {
 	return func(grantID uuid.UUID, userID string) (AccessToken, error) {
 		if err != nil {
 			return AccessToken{}, err
 		}
+		if r.accountID != "" && a.AccountID != r.accountID {
+			return AccessToken{}, t.movedAccount(ctx, appID, grantID, r.accountID, a.AccountID)
+		}
 		return AccessToken{GrantID: grantID, Token: a.Token, Version: a.Version, ExpiresAt: a.ExpiresAt, ZoomUserID: userID,
 			AccountLevel: true}, nil
 	}
+}
+
+// movedAccount invalidates the grant of a user of the company's previous
+// Zoom account (with its grant.expired) and says so.
+func (t *Tokens) movedAccount(ctx context.Context, appID, grantID uuid.UUID, was, now string) error {
+	reason := fmt.Sprintf("the company's Zoom connector moved from Zoom account %s to %s, which this user is not in", was, now)
+	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error { return invalidate(ctx, tx, appID, grantID, reason) })
+	if err != nil {
+		return err
+	}
+	t.log.WarnContext(ctx, "grant invalid: its company's Zoom connector serves another account now", "grant_id", grantID)
+	return &apperr.Error{Kind: apperr.Unauthorized, Message: fmt.Sprintf("grant %s is invalid: %s; connect the user again if they "+
+		"belong to the new account", grantID, reason)}
 }
 
 // installToken is an admin install's token as the token of a grant under
@@ -198,7 +221,8 @@ func (t *Tokens) ForceRefresh(ctx context.Context, appID, grantID uuid.UUID, fai
 		if r.installGrant != nil {
 			return t.installToken(*r.installGrant, grantID, r.userID)(t.ForceRefresh(ctx, appID, *r.installGrant, failedVersion))
 		}
-		return t.accountToken(t.account.Refetch(ctx, appID, *r.connectorID, failedVersion))(grantID, r.userID)
+		a, err := t.account.Refetch(ctx, appID, *r.connectorID, failedVersion)
+		return t.accountToken(ctx, appID, r, a, err)(grantID, r.userID)
 	}
 	return t.refresh(ctx, appID, grantID, failedVersion, true)
 }

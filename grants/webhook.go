@@ -189,7 +189,7 @@ func (s *Service) HandleZoomWebhook(ctx context.Context, timestamp, signature st
 		return &URLValidation{PlainToken: ev.Payload.PlainToken, EncryptedToken: hex.EncodeToString(m.Sum(nil))}, nil, nil
 	case "app_deauthorized":
 		first, n, err := s.applyZoomDeauthorization(ctx, receipt[:], expires, s.now(),
-			conns, ev.Payload.UserID, ev.at, "the user removed the app in Zoom")
+			conns, apps, ev.Payload.UserID, ev.at, "the user removed the app in Zoom")
 		if err != nil {
 			return nil, nil, err
 		}
