@@ -8,7 +8,6 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,8 +54,7 @@ type AccountTokens struct {
 	log   *slog.Logger
 
 	flight singleflight.Group
-	mu     sync.Mutex
-	cache  map[uuid.UUID]AccountToken
+	opened openedTokens[AccountToken]
 }
 
 // NewAccountTokens returns an account-token manager.
@@ -64,7 +62,7 @@ func NewAccountTokens(pool *pgxpool.Pool, kr *vault.Keyring, z AccountAuth, cred
 	if now == nil {
 		now = time.Now
 	}
-	return &AccountTokens{pool: pool, vault: kr, zoom: z, creds: creds, now: now, log: log, cache: map[uuid.UUID]AccountToken{}}
+	return &AccountTokens{pool: pool, vault: kr, zoom: z, creds: creds, now: now, log: log}
 }
 
 func accountBinding(appID, connectorID uuid.UUID) vault.Binding {
@@ -145,39 +143,19 @@ func (t *AccountTokens) Refetch(ctx context.Context, appID, connectorID uuid.UUI
 }
 
 func (t *AccountTokens) open(appID, connectorID uuid.UUID, r accountRow) (AccountToken, error) {
-	t.mu.Lock()
-	c, ok := t.cache[connectorID]
-	t.mu.Unlock()
-	if ok && c.Version == r.version {
-		return c, nil
-	}
-	plain, err := t.vault.Open(*r.enc, accountBinding(appID, connectorID))
-	if err != nil {
-		return AccountToken{}, fmt.Errorf("zoom account token of connector %s: %w", connectorID, err)
-	}
-	tok := AccountToken{ConnectorID: connectorID, Token: plain, Version: r.version, ExpiresAt: *r.expires}
-	t.mu.Lock()
-	t.cache[connectorID] = tok
-	t.mu.Unlock()
-	return tok, nil
+	return t.opened.get(connectorID, r.version, func() (AccountToken, error) {
+		plain, err := t.vault.Open(*r.enc, accountBinding(appID, connectorID))
+		if err != nil {
+			return AccountToken{}, fmt.Errorf("zoom account token of connector %s: %w", connectorID, err)
+		}
+		return AccountToken{ConnectorID: connectorID, Token: plain, Version: r.version, ExpiresAt: *r.expires}, nil
+	})
 }
 
 func (t *AccountTokens) fetch(ctx context.Context, appID, connectorID uuid.UUID, seenVersion int64, force bool) (AccountToken, error) {
-	key := fmt.Sprintf("%s/%d/%t", connectorID, seenVersion, force)
-	ch := t.flight.DoChan(key, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
-		defer cancel()
-		return t.fetchLocked(fctx, appID, connectorID, seenVersion, force)
+	return sharedFetch(ctx, &t.flight, connectorID, seenVersion, force, func(ctx context.Context) (AccountToken, error) {
+		return t.fetchLocked(ctx, appID, connectorID, seenVersion, force)
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return AccountToken{}, res.Err
-		}
-		return res.Val.(AccountToken), nil
-	case <-ctx.Done():
-		return AccountToken{}, ctx.Err()
-	}
 }
 
 // fetchLocked runs under the connector's token row lock.
@@ -229,9 +207,7 @@ func (t *AccountTokens) fetchLocked(ctx context.Context, appID, connectorID uuid
 	}
 	t.log.InfoContext(ctx, "zoom account token fetched", "connector_id", connectorID, "version", r.version)
 	out := AccountToken{ConnectorID: connectorID, Token: tok.AccessToken, Version: r.version, ExpiresAt: tok.Expiry, AccountID: creds.AccountID}
-	t.mu.Lock()
-	t.cache[connectorID] = out
-	t.mu.Unlock()
+	t.opened.put(connectorID, out.Version, out)
 	return out, nil
 }
 

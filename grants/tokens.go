@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,8 +69,7 @@ type Tokens struct {
 	log   *slog.Logger
 
 	flight singleflight.Group
-	mu     sync.Mutex
-	cache  map[uuid.UUID]AccessToken
+	opened openedTokens[AccessToken]
 	// account gives the tokens of grants under an account-level connector
 	// (nil: there are none).
 	account *AccountTokens
@@ -82,13 +80,8 @@ func NewTokens(pool *pgxpool.Pool, kr *vault.Keyring, z ZoomAuth, creds Credenti
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{pool: pool, vault: kr, zoom: z, creds: creds, now: now, log: log, cache: map[uuid.UUID]AccessToken{}}
+	return &Tokens{pool: pool, vault: kr, zoom: z, creds: creds, now: now, log: log}
 }
-
-// refreshTimeout bounds a refresh shared by several callers: it runs detached
-// from the first caller's context so one caller's cancellation cannot fail
-// the others, or abandon a rotation half-way.
-const refreshTimeout = 20 * time.Second
 
 type tokenRow struct {
 	status, reason, provider, userID string
@@ -247,39 +240,19 @@ func (t *Tokens) Do(ctx context.Context, appID, grantID uuid.UUID, fn func(Acces
 }
 
 func (t *Tokens) decrypt(appID, grantID uuid.UUID, r tokenRow) (AccessToken, error) {
-	t.mu.Lock()
-	c, ok := t.cache[grantID]
-	t.mu.Unlock()
-	if ok && c.Version == r.version {
-		return c, nil
-	}
-	plain, err := t.vault.Open(*r.accessEnc, tokenBinding(appID, grantID, "access_token_enc"))
-	if err != nil {
-		return AccessToken{}, fmt.Errorf("grant %s access token: %w", grantID, err)
-	}
-	tok := AccessToken{GrantID: grantID, Token: plain, Version: r.version, ExpiresAt: *r.expires, ZoomUserID: r.userID}
-	t.mu.Lock()
-	t.cache[grantID] = tok
-	t.mu.Unlock()
-	return tok, nil
+	return t.opened.get(grantID, r.version, func() (AccessToken, error) {
+		plain, err := t.vault.Open(*r.accessEnc, tokenBinding(appID, grantID, "access_token_enc"))
+		if err != nil {
+			return AccessToken{}, fmt.Errorf("grant %s access token: %w", grantID, err)
+		}
+		return AccessToken{GrantID: grantID, Token: plain, Version: r.version, ExpiresAt: *r.expires, ZoomUserID: r.userID}, nil
+	})
 }
 
 func (t *Tokens) refresh(ctx context.Context, appID, grantID uuid.UUID, seenVersion int64, force bool) (AccessToken, error) {
-	key := fmt.Sprintf("%s/%d/%t", grantID, seenVersion, force)
-	ch := t.flight.DoChan(key, func() (any, error) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
-		defer cancel()
-		return t.refreshLocked(rctx, appID, grantID, seenVersion, force)
+	return sharedFetch(ctx, &t.flight, grantID, seenVersion, force, func(ctx context.Context) (AccessToken, error) {
+		return t.refreshLocked(ctx, appID, grantID, seenVersion, force)
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return AccessToken{}, res.Err
-		}
-		return res.Val.(AccessToken), nil
-	case <-ctx.Done():
-		return AccessToken{}, ctx.Err()
-	}
 }
 
 // refreshLocked runs under the grant's row lock.
@@ -364,9 +337,7 @@ func (t *Tokens) refreshLocked(ctx context.Context, appID, grantID uuid.UUID, se
 	}
 	t.log.InfoContext(ctx, "zoom token refreshed", "grant_id", grantID, "version", version)
 	out := AccessToken{GrantID: grantID, Token: tok.AccessToken, Version: version, ExpiresAt: tok.Expiry, ZoomUserID: r.userID}
-	t.mu.Lock()
-	t.cache[grantID] = out
-	t.mu.Unlock()
+	t.opened.put(grantID, out.Version, out)
 	return out, nil
 }
 
