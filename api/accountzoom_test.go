@@ -217,13 +217,8 @@ func TestDeactivatedCompanyAppInvalidatesItsGrants(t *testing.T) {
 	start := time.Now().Add(48 * time.Hour).Truncate(time.Second)
 	e.expect(e.do("POST", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, companyEvent("Before", start, g0)), 200, "create before")
 
-	resp, err := e.client.Post(e.simURL+"/_sim/apps/"+c.clientID+"/deactivate", "application/json", nil)
-	if err != nil {
+	if err := e.sim.DeactivateApp(c.clientID); err != nil {
 		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("deactivate at the simulator: %d", resp.StatusCode)
 	}
 	r := e.do("POST", "/v3/grants/"+c.cal+"/events?calendar_id=primary", c.key, companyEvent("After", start.Add(time.Hour), g1))
 	if r.Status < 400 || r.Status >= 500 || !strings.Contains(r.errMessage(), "company's Zoom connection is gone") {

@@ -213,11 +213,7 @@ func TestNodeSDKWebhooks(t *testing.T) {
 	waitFor(t, "event.created, event.updated and event.deleted at the receiver", func() bool {
 		return len(ofEvent("event.created")) > 0 && len(ofEvent("event.updated")) > 0 && len(ofEvent("event.deleted")) > 0
 	})
-	waitFor(t, "the delivery queue to drain", func() bool {
-		var n int
-		_ = e.pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_deliveries`).Scan(&n)
-		return n == 0
-	})
+	e.awaitDrained()
 	if _, err := io.WriteString(run.stdin, "destroy\n"); err != nil {
 		t.Fatalf("telling the script to go on: %v", err)
 	}
@@ -268,6 +264,9 @@ func TestNodeSDKWebhooks(t *testing.T) {
 	// The destination is gone, for the SDK and for the API.
 	if x := out.FindAfterDestroy; x == nil || x.ErrorClass != "NylasApiError" || x.StatusCode != 404 {
 		t.Errorf("webhooks.find after destroy must be a 404 the SDK understands: %+v", x)
+	}
+	if out.DestroyedStatus != "success" {
+		t.Errorf("webhooks.destroy answered data.status %q, want success", out.DestroyedStatus)
 	}
 	if len(out.ListedAfterDestroy) != 0 {
 		t.Errorf("webhooks.list after destroy: %v", out.ListedAfterDestroy)

@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,81 +37,34 @@ func (e *env) noticeSetup() calendarSetup {
 	return e.calendarOn(e.zoomApp(zoomScopes, true))
 }
 
-// notificationReceiver is an application's webhook destination: it answers
-// the challenge and keeps every delivery, checking its signature.
-type notificationReceiver struct {
-	t      *testing.T
-	mu     sync.Mutex
+// notices is a destination of an application for event.updated.
+type notices struct {
+	rcv    *receiver
 	secret string
-	got    []map[string]any
 }
 
-// notifications creates a destination of appID for event.updated and
-// returns what it receives.
-func (e *env) notifications(appID uuid.UUID) *notificationReceiver {
+func (e *env) notifications(key string) notices {
 	e.t.Helper()
-	nr := &notificationReceiver{t: e.t}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet {
-			_, _ = io.WriteString(w, r.URL.Query().Get("challenge"))
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		nr.mu.Lock()
-		defer nr.mu.Unlock()
-		if want := webhooks.Sign(nr.secret, body); !hmac.Equal([]byte(r.Header.Get("x-nylas-signature")), []byte(want)) {
-			nr.t.Errorf("a notification's x-nylas-signature %q is not hex HMAC-SHA256(body, secret) %q", r.Header.Get("x-nylas-signature"), want)
-		}
-		var n map[string]any
-		if err := json.Unmarshal(body, &n); err != nil {
-			nr.t.Errorf("a notification is not JSON: %s", body)
-		}
-		nr.got = append(nr.got, n)
-	}))
-	e.t.Cleanup(srv.Close)
-	triggers, u := []string{webhooks.EventUpdated}, srv.URL
-	nr.mu.Lock()
-	defer nr.mu.Unlock()
-	_, secret, err := e.st.Webhooks.Create(context.Background(), appID, webhooks.Input{TriggerTypes: &triggers, WebhookURL: &u})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	nr.secret = secret
-	return nr
-}
-
-// updates returns the event.updated objects received for an event.
-func (nr *notificationReceiver) updates(eventID string) []map[string]any {
-	nr.mu.Lock()
-	defer nr.mu.Unlock()
-	var out []map[string]any
-	for _, n := range nr.got {
-		data, _ := n["data"].(map[string]any)
-		obj, _ := data["object"].(map[string]any)
-		if n["type"] == webhooks.EventUpdated && obj["id"] == eventID {
-			out = append(out, obj)
-		}
-	}
-	return out
-}
-
-// drained reports whether every queued notification has been delivered.
-func (e *env) drained() bool {
-	var n int
-	if err := e.pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_deliveries`).Scan(&n); err != nil {
-		e.t.Fatal(err)
-	}
-	return n == 0
+	rcv := newReceiver(e.t)
+	_, secret := e.subscribe(key, rcv, webhooks.EventUpdated)
+	return notices{rcv, secret}
 }
 
 // allUpdates waits for every notification to be delivered, then returns
-// the event.updated ones of the event.
-func (e *env) allUpdates(nr *notificationReceiver, eventID string) []map[string]any {
+// the event.updated objects of the event, each delivery's signature checked.
+func (e *env) allUpdates(n notices, eventID string) []map[string]any {
 	e.t.Helper()
-	if !await.Until(20*time.Second, e.drained) {
-		e.t.Fatal("notifications were not delivered")
+	e.awaitDrained()
+	var out []map[string]any
+	for _, d := range n.rcv.of(webhooks.EventUpdated) {
+		if !verify(d, n.secret) {
+			e.t.Errorf("a notification's x-nylas-signature %q is not hex HMAC-SHA256(body, secret)", d.sig)
+		}
+		if d.obj["id"] == eventID {
+			out = append(out, d.obj)
+		}
 	}
-	return nr.updates(eventID)
+	return out
 }
 
 // meetingOf is the Zoom meeting id of an event answer.
@@ -182,7 +134,7 @@ func (e *env) orphanCount(cs calendarSetup) int {
 func TestZoomMeetingDeletedInZoomDropsTheEventsConference(t *testing.T) {
 	e := newEnv(t)
 	cs := e.noticeSetup()
-	told := e.notifications(cs.appID)
+	told := e.notifications(cs.key)
 	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
 	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Standup", start, nil))
 	e.expect(r, 200, "create")
@@ -227,7 +179,7 @@ func TestZoomMeetingDeletedInZoomDropsTheEventsConference(t *testing.T) {
 func TestZoomMeetingMovedInZoomMovesTheEvent(t *testing.T) {
 	e := newEnv(t)
 	cs := e.noticeSetup()
-	told := e.notifications(cs.appID)
+	told := e.notifications(cs.key)
 	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
 	body := cs.eventBody("Planning", start, nil)
 	body["when"] = map[string]any{"start_time": start.Unix(), "end_time": start.Add(30 * time.Minute).Unix(),
@@ -289,7 +241,6 @@ type zoomGate struct {
 	onPatch func()         // run after a PATCH reached the simulator, before it is answered
 	swallow bool           // meeting.updated is kept, not delivered
 	kept    []tappedNotice // what was swallowed
-	sent    []tappedNotice // every meeting event delivered
 	answers chan answer    // each meeting event delivered, with our answer
 }
 
@@ -340,8 +291,6 @@ func (g *zoomGate) RoundTrip(r *http.Request) (*http.Response, error) {
 	swallow := g.swallow && event == "meeting.updated"
 	if swallow {
 		g.kept = append(g.kept, n)
-	} else {
-		g.sent = append(g.sent, n)
 	}
 	g.mu.Unlock()
 	if swallow {
@@ -375,19 +324,6 @@ func (g *zoomGate) set(f func(*zoomGate)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	f(g)
-}
-
-// lastSent is the last meeting event of that name delivered.
-func (g *zoomGate) lastSent(event string) tappedNotice {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for i := len(g.sent) - 1; i >= 0; i-- {
-		if name, _ := meetingEvent(g.sent[i].body); name == event {
-			return g.sent[i]
-		}
-	}
-	g.t.Fatalf("no %s was delivered", event)
-	return tappedNotice{}
 }
 
 // proxy puts the gate in front of the simulator's REST API.
@@ -432,7 +368,7 @@ func gatedEnv(t *testing.T) (*env, *zoomGate) {
 func TestZoomMeetingEchoesOfOurChangesChangeNothing(t *testing.T) {
 	e, g := gatedEnv(t)
 	cs := e.noticeSetup()
-	told := e.notifications(cs.appID)
+	told := e.notifications(cs.key)
 	start := time.Now().Add(24 * time.Hour).Truncate(time.Second)
 	r := e.do("POST", "/v3/grants/"+cs.cal+"/events?calendar_id=primary", cs.key, cs.eventBody("Review", start, nil))
 	e.expect(r, 200, "create")

@@ -1,6 +1,6 @@
 // Drives confhub's webhook destinations with the official Nylas Node SDK,
 // as its users use it: nylas.webhooks.* and nylas.events.*, camelCase in
-// and out, nothing else. Run by api/sdk_test.go (TestNodeSDKWebhooks),
+// and out, nothing else. Run by api/sdk_webhooks_test.go (TestNodeSDKWebhooks),
 // which sets:
 //   NYLAS_SDK_DIR  the installed package (node_modules/nylas)
 //   API_URI        confhub's base URL (the SDK's apiUri)
