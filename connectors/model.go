@@ -66,9 +66,6 @@ type Connector struct {
 	UpdatedAt      time.Time
 }
 
-// Level is the connector's level (virtual-calendar connectors are user-level).
-func (c Connector) Level() Level { return levelOf(c.AccountID, c.AccountLevel) }
-
 // CreateInput is the body of POST /v3/connectors.
 type CreateInput struct {
 	Provider string          `json:"provider"`

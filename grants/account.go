@@ -277,21 +277,26 @@ func (s *Service) connectAccountUser(ctx context.Context, appID uuid.UUID, creds
 	default:
 		return Grant{}, apperr.InvalidField("settings.email", "is required: the Zoom user (of the company's account) to connect, or settings.user_id")
 	}
-	src, account := s.s2sSource(appID, creds.ConnectorID), creds.AccountID
-	var install *installRef
-	if creds.AccountLevel {
-		in, err := s.pickInstall(ctx, appID, creds.ConnectorID, st.InstallationID)
-		if err != nil {
-			return Grant{}, err
-		}
-		install, src, account = &in, s.installSource(appID, in.id), in.accountID
-	}
 	var u zoom.User
-	err := accountDo(ctx, src, func(token string) error {
-		var err error
+	read := func(token string) (err error) {
 		u, err = s.zoom.User(ctx, token, ref)
 		return err
-	})
+	}
+	// The company's token reads the user: the Server-to-Server app's
+	// account token, or the admin's install's own.
+	var install *installRef
+	account := creds.AccountID
+	var err error
+	if creds.AccountLevel {
+		in, perr := s.pickInstall(ctx, appID, creds.ConnectorID, st.InstallationID)
+		if perr != nil {
+			return Grant{}, perr
+		}
+		install, account = &in, in.accountID
+		err = installGone(in.id, s.Tokens.Do(ctx, appID, in.id, func(t AccessToken) error { return read(t.Token) }))
+	} else {
+		err = s.Accounts.Do(ctx, appID, creds.ConnectorID, func(t AccountToken) error { return read(t.Token) })
+	}
 	var ze *zoom.Error
 	switch {
 	case errors.As(err, &ze) && (ze.Code == 1001 || ze.HTTPStatus == 404):
@@ -394,49 +399,20 @@ func validEmail(s string) error {
 	return nil
 }
 
-// tokenSource is what acts for a company's users: the Server-to-Server
-// app's account token, or an admin's install.
-type tokenSource struct {
-	get func(ctx context.Context) (token string, version int64, err error)
-	// refetch is for a token Zoom refused; failed is its version.
-	refetch func(ctx context.Context, failed int64) (token string, version int64, err error)
+// installGone says what an install that can no longer give tokens means
+// to the users under it: the company's Zoom connection is gone.
+func installGone(installID uuid.UUID, err error) error {
+	if !apperr.IsKind(err, apperr.Unauthorized) {
+		return err
+	}
+	return &apperr.Error{Kind: apperr.Unauthorized, Err: err, Message: fmt.Sprintf("the company's Zoom connection is gone: "+
+		"the Zoom admin's install (grant %s) no longer works; an owner or admin of the Zoom account must install the app again", installID)}
 }
 
-func (s *Service) s2sSource(appID, connectorID uuid.UUID) tokenSource {
-	return tokenSource{
-		get: func(ctx context.Context) (string, int64, error) {
-			t, err := s.Accounts.Get(ctx, appID, connectorID)
-			return t.Token, t.Version, err
-		},
-		refetch: func(ctx context.Context, failed int64) (string, int64, error) {
-			t, err := s.Accounts.Refetch(ctx, appID, connectorID, failed)
-			return t.Token, t.Version, err
-		},
-	}
-}
-
-// installSource uses the install's own rotating tokens, refreshed
-// single-flight as any grant's.
-func (s *Service) installSource(appID, installID uuid.UUID) tokenSource {
-	gone := func(t AccessToken, err error) (string, int64, error) {
-		if apperr.IsKind(err, apperr.Unauthorized) {
-			return "", 0, &apperr.Error{Kind: apperr.Unauthorized, Err: err, Message: fmt.Sprintf("the company's Zoom connection is gone: "+
-				"the Zoom admin's install (grant %s) no longer works; an owner or admin of the Zoom account must install the app again", installID)}
-		}
-		return t.Token, t.Version, err
-	}
-	return tokenSource{
-		get: func(ctx context.Context) (string, int64, error) { return gone(s.Tokens.Get(ctx, appID, installID)) },
-		refetch: func(ctx context.Context, failed int64) (string, int64, error) {
-			return gone(s.Tokens.ForceRefresh(ctx, appID, installID, failed))
-		},
-	}
-}
-
-// accountDo calls fn with the source's token, and once more with a new one
-// if Zoom refused it (401/124).
-func accountDo(ctx context.Context, src tokenSource, fn func(token string) error) error {
-	tok, version, err := src.get(ctx)
+// Do calls fn with the connector's account token, and once more with a new
+// one if Zoom refused it (401/124), as Tokens.Do does for a grant.
+func (t *AccountTokens) Do(ctx context.Context, appID, connectorID uuid.UUID, fn func(AccountToken) error) error {
+	tok, err := t.Get(ctx, appID, connectorID)
 	if err != nil {
 		return err
 	}
@@ -444,7 +420,7 @@ func accountDo(ctx context.Context, src tokenSource, fn func(token string) error
 	if zoom.ClassOf(err) != zoom.NeedsRefresh {
 		return err
 	}
-	if tok, _, err = src.refetch(ctx, version); err != nil {
+	if tok, err = t.Refetch(ctx, appID, connectorID, tok.Version); err != nil {
 		return err
 	}
 	return fn(tok)

@@ -77,12 +77,10 @@ func NewService(d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	accounts := NewAccountTokens(d.Pool, d.Vault, d.Zoom, d.Connectors, d.Now, d.Log)
 	tokens := NewTokens(d.Pool, d.Vault, d.Zoom, d.Connectors, d.Now, d.Log)
-	tokens.account = accounts
 	return &Service{
 		Store: NewStore(d.Pool, d.Vault, d.Calendars), pool: d.Pool, vault: d.Vault, zoom: d.Zoom, connectors: d.Connectors, apps: d.Apps,
-		Tokens: tokens, Accounts: accounts,
+		Tokens: tokens, Accounts: tokens.account,
 		callbackURL: d.PublicURL + "/v3/connect/callback", now: d.Now, log: d.Log,
 	}
 }

@@ -70,17 +70,24 @@ type Tokens struct {
 
 	flight singleflight.Group
 	opened openedTokens[AccessToken]
-	// account gives the tokens of grants under an account-level connector
-	// (nil: there are none).
+	// account gives the tokens of grants under a Server-to-Server connector.
 	account *AccountTokens
 }
 
-// NewTokens returns a token lifecycle manager.
-func NewTokens(pool *pgxpool.Pool, kr *vault.Keyring, z ZoomAuth, creds Credentials, now func() time.Time, log *slog.Logger) *Tokens {
+// TokenAuth is the part of the Zoom client grant and account tokens need.
+type TokenAuth interface {
+	ZoomAuth
+	AccountAuth
+}
+
+// NewTokens returns a token lifecycle manager, with the account tokens of
+// the grants under Server-to-Server connectors.
+func NewTokens(pool *pgxpool.Pool, kr *vault.Keyring, z TokenAuth, creds Credentials, now func() time.Time, log *slog.Logger) *Tokens {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{pool: pool, vault: kr, zoom: z, creds: creds, now: now, log: log}
+	return &Tokens{pool: pool, vault: kr, zoom: z, creds: creds, now: now, log: log,
+		account: NewAccountTokens(pool, kr, z, creds, now, log)}
 }
 
 type tokenRow struct {
@@ -191,12 +198,8 @@ func (t *Tokens) movedAccount(ctx context.Context, appID, grantID uuid.UUID, was
 // tokens any more means the company's connection is gone.
 func (t *Tokens) installToken(installID, grantID uuid.UUID, userID string) func(AccessToken, error) (AccessToken, error) {
 	return func(a AccessToken, err error) (AccessToken, error) {
-		if apperr.IsKind(err, apperr.Unauthorized) {
-			return AccessToken{}, &apperr.Error{Kind: apperr.Unauthorized, Err: err, Message: fmt.Sprintf("the company's Zoom connection is gone: "+
-				"the Zoom admin's install (grant %s) no longer works; an owner or admin of the Zoom account must install the app again", installID)}
-		}
 		if err != nil {
-			return AccessToken{}, err
+			return AccessToken{}, installGone(installID, err)
 		}
 		return AccessToken{GrantID: grantID, Token: a.Token, Version: a.Version, ExpiresAt: a.ExpiresAt, ZoomUserID: userID, AccountLevel: true}, nil
 	}
