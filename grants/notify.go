@@ -33,13 +33,33 @@ func notice(g Grant) NoticeJSON {
 		Scope: scope, ProviderUserID: g.ProviderUserID, CreatedAt: g.CreatedAt.Unix()}
 }
 
-// tell records a grant notification in tx.
-func tell(ctx context.Context, tx pgx.Tx, typ string, g Grant) error {
+func notification(typ string, g Grant) webhooks.Notification {
 	obj := notice(g)
 	if typ == webhooks.GrantExpired {
 		obj.GrantUpdatedAt, obj.Reason = g.UpdatedAt.Unix(), g.InvalidReason
 	}
-	return (webhooks.Recorder{}).Record(ctx, tx, webhooks.Notification{ApplicationID: g.ApplicationID, Type: typ, Object: obj})
+	return webhooks.Notification{ApplicationID: g.ApplicationID, Type: typ, Object: obj}
+}
+
+// tell records a grant notification in tx.
+func tell(ctx context.Context, tx pgx.Tx, typ string, g Grant) error {
+	return (webhooks.Recorder{}).Record(ctx, tx, notification(typ, g))
+}
+
+// tellEach records typ for each of gs in one round trip: a company's
+// grants go together (expired or deleted with their install or app), inside
+// a transaction holding their rows' locks.
+func tellEach(ctx context.Context, tx pgx.Tx, typ string, gs []Grant) error {
+	if len(gs) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, g := range gs {
+		if err := (webhooks.Recorder{}).Queue(b, notification(typ, g)); err != nil {
+			return err
+		}
+	}
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // expire marks grants invalid and erases their tokens, in tx; each grant
@@ -70,16 +90,17 @@ func expire(ctx context.Context, tx pgx.Tx, reason, where string, args ...any) (
 		return 0, err
 	}
 	var installs []uuid.UUID
+	var expired []Grant
 	for _, x := range changed {
 		if x.install {
 			installs = append(installs, x.g.ID)
 		}
-		if x.was == "invalid" {
-			continue
+		if x.was != StatusInvalid {
+			expired = append(expired, x.g)
 		}
-		if err := tell(ctx, tx, webhooks.GrantExpired, x.g); err != nil {
-			return 0, err
-		}
+	}
+	if err := tellEach(ctx, tx, webhooks.GrantExpired, expired); err != nil {
+		return 0, err
 	}
 	n := int64(len(changed))
 	if len(installs) > 0 {

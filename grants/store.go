@@ -151,10 +151,8 @@ func (s *Store) deleteGrant(ctx context.Context, appID uuid.UUID, id string) (Gr
 		if err != nil {
 			return err
 		}
-		for _, u := range under {
-			if err := tell(ctx, tx, webhooks.GrantDeleted, u); err != nil {
-				return err
-			}
+		if err := tellEach(ctx, tx, webhooks.GrantDeleted, under); err != nil {
+			return err
 		}
 		if _, err = tx.Exec(ctx, `DELETE FROM grants WHERE application_id = $1 AND id = $2`, appID, gid); err != nil {
 			return err
