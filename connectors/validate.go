@@ -2,10 +2,10 @@ package connectors
 
 import (
 	"bytes"
-	"regexp"
 	"strings"
 	"unicode"
 
+	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/strictjson"
 )
@@ -110,7 +110,7 @@ func settingsFor(p Provider, raw []byte) (ZoomSettings, error) {
 		if err := validateCredential("settings.secret_token", s.SecretToken, false); err != nil {
 			return s, err
 		}
-		if s.AccountID != nil && !zoomAccountID.MatchString(*s.AccountID) {
+		if s.AccountID != nil && !zoom.ValidID(*s.AccountID) {
 			return s, apperr.InvalidField("settings.account_id", "must be a Zoom account id (1 to 64 letters, digits, - or _), as the Server-to-Server OAuth app's page shows it")
 		}
 		if s.IsAccountLevel() && s.AccountID != nil {
@@ -125,9 +125,6 @@ func settingsFor(p Provider, raw []byte) (ZoomSettings, error) {
 		return ZoomSettings{}, nil
 	}
 }
-
-// zoomAccountID is the shape of Zoom's account ids.
-var zoomAccountID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func validateCredential(field string, v *string, required bool) error {
 	if v == nil {

@@ -3,7 +3,6 @@ package events
 import (
 	"bytes"
 	"encoding/json"
-	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
@@ -146,8 +145,7 @@ func ValidText(field, s string, max int) error {
 
 // ValidEmail checks that s is a bare email address.
 func ValidEmail(field, s string) error {
-	addr, err := mail.ParseAddress(s)
-	if s == "" || err != nil || addr.Address != s || len(s) > 320 {
+	if !strictjson.IsEmail(s) {
 		return apperr.InvalidField(field, "must be an email address")
 	}
 	return nil

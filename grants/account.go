@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
-	"regexp"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/confhub/confhub/connectors"
 	"github.com/confhub/confhub/connectors/zoom"
 	"github.com/confhub/confhub/internal/apperr"
+	"github.com/confhub/confhub/internal/strictjson"
 	"github.com/confhub/confhub/internal/vault"
 )
 
@@ -265,13 +264,13 @@ func (s *Service) connectAccountUser(ctx context.Context, appID uuid.UUID, creds
 	case st.Email != nil && st.UserID != nil:
 		return Grant{}, apperr.InvalidField("settings", "takes settings.email or settings.user_id, not both")
 	case st.Email != nil:
-		if err := validEmail(*st.Email); err != nil {
+		if !strictjson.IsEmail(*st.Email) {
 			return Grant{}, apperr.InvalidField("settings.email", "must be the Zoom user's email address")
 		}
 		ref = *st.Email
 	case st.UserID != nil:
 		field, ref = "settings.user_id", *st.UserID
-		if !zoomUserID.MatchString(ref) {
+		if !zoom.ValidID(ref) {
 			return Grant{}, apperr.InvalidField("settings.user_id", "must be a Zoom user id (1 to 64 letters, digits, - or _)")
 		}
 	default:
@@ -386,17 +385,6 @@ func (s *Service) pickInstall(ctx context.Context, appID, connectorID uuid.UUID,
 		return installRef{}, apperr.InvalidField("settings", "no Zoom admin has installed this application's admin-managed Zoom app yet: an owner "+
 			"or admin of the company's Zoom account installs it through hosted authentication (/v3/connect/auth) first")
 	}
-}
-
-// zoomUserID is the shape of Zoom's user ids.
-var zoomUserID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-func validEmail(s string) error {
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || len(s) > 320 {
-		return errors.New("not an email address")
-	}
-	return nil
 }
 
 // installGone says what an install that can no longer give tokens means

@@ -309,12 +309,9 @@ func (s *Store) applyZoomDeauthorization(ctx context.Context, receipt []byte, ex
 		return false, 0, err
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO zoom_webhook_receipts (signature_sha256, expires_at) VALUES ($1, $2)
-			ON CONFLICT (signature_sha256) DO NOTHING`, receipt, expires)
-		if err != nil || tag.RowsAffected() == 0 {
+		if first, err = insertReceipt(ctx, tx, receipt, expires); err != nil || !first {
 			return err
 		}
-		first = true
 		// A grant whose connector was deleted since may still hold the
 		// user's tokens of this app (which app is no longer known): the
 		// notice erases such tokens too.
@@ -343,7 +340,14 @@ func (s *Store) claimZoomReceipt(ctx context.Context, receipt []byte, expires, n
 	if err := s.pruneZoomReceipts(ctx, now); err != nil {
 		return false, err
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO zoom_webhook_receipts (signature_sha256, expires_at) VALUES ($1, $2)
+	return insertReceipt(ctx, s.pool, receipt, expires)
+}
+
+// insertReceipt records a receipt; first is false when it was there already.
+func insertReceipt(ctx context.Context, db interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, receipt []byte, expires time.Time) (first bool, err error) {
+	tag, err := db.Exec(ctx, `INSERT INTO zoom_webhook_receipts (signature_sha256, expires_at) VALUES ($1, $2)
 		ON CONFLICT (signature_sha256) DO NOTHING`, receipt, expires)
 	if err != nil {
 		return false, err

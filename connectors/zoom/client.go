@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -172,3 +173,8 @@ func (m measured) RoundTrip(r *http.Request) (*http.Response, error) {
 	telemetry.ZoomCalls.WithLabelValues(op, outcome).Inc()
 	return resp, err
 }
+
+var idShape = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidID reports whether s has the shape of a Zoom user or account id.
+func ValidID(s string) bool { return idShape.MatchString(s) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/mail"
 	"strings"
 	"unicode/utf8"
 
@@ -117,4 +118,11 @@ func CheckText(data []byte, prefix string) error {
 			next()
 		}
 	}
+}
+
+// IsEmail reports whether s is a bare email address (no display name, no
+// angle brackets) of at most 320 characters. Callers name the field.
+func IsEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return s != "" && err == nil && a.Address == s && len(s) <= 320
 }

@@ -1,7 +1,6 @@
 package webhooks
 
 import (
-	"net/mail"
 	"slices"
 	"strings"
 	"unicode"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/confhub/confhub/internal/apperr"
 	"github.com/confhub/confhub/internal/applications"
+	"github.com/confhub/confhub/internal/strictjson"
 )
 
 // validated is an Input checked and with defaults filled in.
@@ -68,7 +68,7 @@ func validate(in Input, cur *Webhook) (validated, error) {
 			return v, apperr.InvalidField("notification_email_addresses", "must list at most %d addresses", maxNotificationEmails)
 		}
 		for i, e := range es {
-			if a, err := mail.ParseAddress(e); err != nil || a.Address != e || len(e) > 320 {
+			if !strictjson.IsEmail(e) {
 				return v, apperr.InvalidField("notification_email_addresses", "entry %d is not an email address", i)
 			}
 		}
