@@ -64,7 +64,12 @@ type Outbox interface {
 // outbox entry names, and to know whether an operation's workflow has ended.
 type WorkflowClient interface {
 	SignalStarter
+	describer
 	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+}
+
+// describer tells what runs under a workflow id.
+type describer interface {
 	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
 }
 

@@ -7,7 +7,6 @@ import (
 
 	enums "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/confhub/confhub/events"
@@ -67,10 +66,11 @@ var errEventBusy = &apperr.Error{Kind: apperr.Conflict,
 // updateEventType is UpdateEvent's registered name.
 const updateEventType = "UpdateEvent"
 
-// runningType is the type of the workflow running under id ("" for none:
-// it ended meanwhile).
-func (s *Service) runningType(ctx context.Context, id string) (string, error) {
-	d, err := s.Temporal.DescribeWorkflowExecution(ctx, id, "")
+// runningType is the type of the workflow run (the latest, for runID "")
+// running under id, or "" when it has ended; one Temporal no longer knows
+// ended long ago.
+func runningType(ctx context.Context, c describer, id, runID string) (string, error) {
+	d, err := c.DescribeWorkflowExecution(ctx, id, runID)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return "", nil
@@ -124,16 +124,10 @@ func (s *Service) FollowZoomMeeting(ctx context.Context, n grants.MeetingNotice)
 	}
 	input := MeetingNoticeInput{V: ContractVersion, App: ev.ApplicationID, Grant: ev.GrantID, EventID: ev.ID, Notice: NoticeRecordOf(notice)}
 	for {
-		run, err := s.start(ctx, client.StartWorkflowOptions{
-			ID: id, TaskQueue: s.TaskQueue, EnableEagerStart: true, WorkflowExecutionTimeout: time.Minute,
-			WorkflowTaskTimeout:                      workflowTaskTimeout,
-			WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-			WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-			WorkflowExecutionErrorWhenAlreadyStarted: true,
-		}, FollowMeeting, input)
+		run, err := s.start(ctx, s.eventLane(id, time.Minute), FollowMeeting, input)
 		var busy *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &busy) {
-			running, err := s.runningType(ctx, id)
+			running, err := runningType(ctx, s.Temporal, id, "")
 			if err != nil {
 				return busyOr("looking at the event's running workflow", err)
 			}

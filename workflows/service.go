@@ -63,6 +63,21 @@ var errNotConnected = &apperr.Error{Kind: apperr.Unavailable, Message: "the work
 // up by another worker quickly (local activities keep a live task alive).
 const workflowTaskTimeout = 3 * time.Second
 
+// eventLane is how a workflow that changes an existing event starts under
+// the event's update id: one at a time per event (an update, or a Zoom
+// notice applied), each start failing while another runs.
+func (s *Service) eventLane(id string, timeout time.Duration) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID: id, TaskQueue: s.TaskQueue, EnableEagerStart: true, WorkflowExecutionTimeout: timeout,
+		WorkflowTaskTimeout:      workflowTaskTimeout,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		// Without this the SDK hands back the running workflow's run, and
+		// this start's write would silently be dropped.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}
+}
+
 // startTimeout bounds starting a workflow: a Temporal that does not take
 // the start by then is answered 503, not waited for.
 const startTimeout = 10 * time.Second
@@ -174,15 +189,7 @@ func (s *Service) UpdateEvent(ctx context.Context, appID uuid.UUID, grantID, eve
 	defer unwatch()
 	id := UpdateEventID(plan.Stored.ID)
 	for {
-		run, err := s.start(ctx, client.StartWorkflowOptions{
-			ID: id, TaskQueue: s.TaskQueue, EnableEagerStart: true, WorkflowExecutionTimeout: 2 * time.Minute,
-			WorkflowTaskTimeout:      workflowTaskTimeout,
-			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-			// Without this the SDK hands back the running update's run, and
-			// this update's write would silently be dropped.
-			WorkflowExecutionErrorWhenAlreadyStarted: true,
-		}, UpdateEvent, input)
+		run, err := s.start(ctx, s.eventLane(id, 2*time.Minute), UpdateEvent, input)
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
 			// Another update of this event is running: wait for it, then go.

@@ -267,15 +267,8 @@ func (a *Activities) workflowEnded(ctx context.Context, at events.OpenAttempt) (
 // ended reports whether a workflow run (the latest, for runID "") is over;
 // one Temporal no longer knows is long over.
 func (a *Activities) ended(ctx context.Context, wfID, runID string) (bool, error) {
-	d, err := a.Temporal.DescribeWorkflowExecution(ctx, wfID, runID)
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return true, nil // gone from Temporal's retention: long over
-	}
-	if err != nil {
-		return false, err
-	}
-	return d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+	running, err := runningType(ctx, a.Temporal, wfID, runID)
+	return running == "" && err == nil, err
 }
 
 func (a *Activities) settle(ctx context.Context, at events.OpenAttempt) error {
