@@ -243,41 +243,19 @@ func (s *Store) InsertEvent(ctx context.Context, e Event, opID string) (Event, e
 // with the row known, the notification goes with the commit. No row is
 // pgx.ErrNoRows (nothing written, nothing told).
 func (s *Store) writeNotified(ctx context.Context, typ, sql string, args ...any) (Event, error) {
-	conn, err := s.pool.Acquire(ctx)
+	var ev Event
+	err := database.TwoTrips(ctx, s.pool, func(b *pgx.Batch) {
+		b.Queue(sql, args...).Query(func(rows pgx.Rows) (err error) {
+			ev, err = pgx.CollectExactlyOneRow(rows, scanEvent)
+			return err
+		})
+	}, func(b *pgx.Batch) error {
+		return (webhooks.Recorder{}).Queue(b, webhooks.Notification{ApplicationID: ev.ApplicationID, Type: typ, Object: Wire(ev)})
+	})
 	if err != nil {
 		return Event{}, err
 	}
-	defer conn.Release()
-	var ev Event
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
-		ev, err = pgx.CollectExactlyOneRow(rows, scanEvent)
-		return err
-	})
-	if err = conn.SendBatch(ctx, b).Close(); err != nil {
-		rollback(ctx, conn)
-		return Event{}, err
-	}
-	b = &pgx.Batch{}
-	if err := (webhooks.Recorder{}).Queue(b, webhooks.Notification{ApplicationID: ev.ApplicationID, Type: typ, Object: Wire(ev)}); err != nil {
-		rollback(ctx, conn)
-		return Event{}, err
-	}
-	b.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		rollback(ctx, conn)
-		return Event{}, err
-	}
 	return ev, nil
-}
-
-// rollback ends a failed transaction on a connection going back to the
-// pool; a connection that cannot even do that is closed instead.
-func rollback(ctx context.Context, conn *pgxpool.Conn) {
-	if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
-		_ = conn.Conn().Close(context.WithoutCancel(ctx))
-	}
 }
 
 // GetEvent returns one event of the grant.

@@ -315,55 +315,34 @@ type Claim struct {
 func (s *Store) Claim(ctx context.Context, cl Claim) (int64, error) {
 	b := cl.Booking
 	details, _ := json.Marshal(b.Details)
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return 0, err
-	}
-	// A connection left inside the transaction (a failed ROLLBACK) is
-	// closed on release, never reused.
-	defer conn.Release()
-	fail := func(err error) (int64, error) {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		return 0, err
-	}
 	var busy []events.BusyTime
 	var holds []Hold
-	reads := &pgx.Batch{}
-	reads.Queue("BEGIN")
-	reads.Queue(lockQuery, lockKeys(b.HeldCalendars))
-	cl.Busy(reads, b.ApplicationID, cl.Calendars, cl.From, cl.To, &busy)
-	reads.Queue(holdsQuery, b.ApplicationID, cl.Calendars, cl.From, cl.To).Query(func(rows pgx.Rows) error {
-		var err error
-		holds, err = pgx.CollectRows(rows, scanHold)
-		return err
-	})
-	if err := conn.SendBatch(ctx, reads).Close(); err != nil {
-		return fail(err)
-	}
-	if err := cl.Check(busy, holds); err != nil {
-		return fail(err)
-	}
 	var entry int64
-	writes := &pgx.Batch{}
-	writes.Queue(`INSERT INTO scheduling_bookings (id, application_id, configuration_id, event_id, event_grant_id,
-		calendar_id, salt, status, starts_at, ends_at, held_calendars, organizer_email, details)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		b.ID, b.ApplicationID, b.ConfigurationID, b.EventID, b.EventGrantID, b.CalendarID, b.Salt, b.Status,
-		b.Start, b.End, b.HeldCalendars, b.OrganizerEmail, details)
-	if cl.Kind != "" {
-		if err := s.outbox.Queue(writes, b.ApplicationID, cl.Kind, cl.Payload, &entry); err != nil {
-			return fail(err)
+	err := database.TwoTrips(ctx, s.pool, func(reads *pgx.Batch) {
+		reads.Queue(lockQuery, lockKeys(b.HeldCalendars))
+		cl.Busy(reads, b.ApplicationID, cl.Calendars, cl.From, cl.To, &busy)
+		reads.Queue(holdsQuery, b.ApplicationID, cl.Calendars, cl.From, cl.To).Query(func(rows pgx.Rows) (err error) {
+			holds, err = pgx.CollectRows(rows, scanHold)
+			return err
+		})
+	}, func(writes *pgx.Batch) error {
+		if err := cl.Check(busy, holds); err != nil {
+			return err
 		}
-	}
-	if err := (webhooks.Recorder{}).Queue(writes, createdOrPending(b)); err != nil {
-		return fail(err)
-	}
-	writes.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, writes).Close(); err != nil {
-		return fail(err)
-	}
-	if conn.Conn().PgConn().TxStatus() != 'I' {
-		return fail(errors.New("scheduler: the claim's transaction did not commit"))
+		writes.Queue(`INSERT INTO scheduling_bookings (id, application_id, configuration_id, event_id, event_grant_id,
+			calendar_id, salt, status, starts_at, ends_at, held_calendars, organizer_email, details)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			b.ID, b.ApplicationID, b.ConfigurationID, b.EventID, b.EventGrantID, b.CalendarID, b.Salt, b.Status,
+			b.Start, b.End, b.HeldCalendars, b.OrganizerEmail, details)
+		if cl.Kind != "" {
+			if err := s.outbox.Queue(writes, b.ApplicationID, cl.Kind, cl.Payload, &entry); err != nil {
+				return err
+			}
+		}
+		return (webhooks.Recorder{}).Queue(writes, createdOrPending(b))
+	})
+	if err != nil {
+		return 0, err
 	}
 	return entry, nil
 }
