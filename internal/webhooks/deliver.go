@@ -97,6 +97,9 @@ func (s *Store) DeliverBatch(ctx context.Context, webhookID uuid.UUID, log *slog
 		}
 		res.Delivered += len(ok2)
 		res.Failed += len(failed)
+		if h.Status == "" {
+			return res, nil // deleted meanwhile: nothing left to send to
+		}
 		if h.Status != d.health.Status {
 			logStatus(ctx, log, webhookID, d.health.Status, h)
 		}

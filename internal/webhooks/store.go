@@ -130,14 +130,21 @@ func (s *Store) Update(ctx context.Context, appID uuid.UUID, id string, in Input
 		}
 	}
 	fresh := in.Status != nil || v.url != cur.WebhookURL
+	// The status is written only when the owner sets it: the deliverer may
+	// have turned the destination failing or failed since it was read.
+	var status *string
+	if in.Status != nil {
+		status = &v.status
+	}
 	w, err := database.QueryOne(ctx, s.pool, scan, errNotFound(), `UPDATE webhooks SET description = $3, trigger_types = $4,
 		webhook_url = $5, notification_email_addresses = $6,
-		status_updated_at = CASE WHEN status <> $7 THEN now() ELSE status_updated_at END, status = $7,
+		status_updated_at = CASE WHEN $7::text IS NOT NULL AND status <> $7 THEN now() ELSE status_updated_at END,
+		status = COALESCE($7, status),
 		bad_since = CASE WHEN $8 THEN NULL ELSE bad_since END, bad_count = CASE WHEN $8 THEN 0 ELSE bad_count END,
 		good_count = CASE WHEN $8 THEN 0 ELSE good_count END, retry_at = CASE WHEN $8 THEN NULL ELSE retry_at END,
 		backoff_step = CASE WHEN $8 THEN 0 ELSE backoff_step END, updated_at = now()
 		WHERE application_id = $1 AND id = $2 RETURNING `+columns,
-		appID, cur.ID, v.description, v.triggers, v.url, v.emails, v.status, fresh)
+		appID, cur.ID, v.description, v.triggers, v.url, v.emails, status, fresh)
 	if err == nil && fresh && w.Status == StatusActive {
 		// Whatever waits is tried at once: the deliverer hears of it as it
 		// hears of a new delivery.
