@@ -23,8 +23,7 @@ type companyZoom struct {
 
 func (e *env) companyZoom(users int, plan string) companyZoom {
 	e.t.Helper()
-	c := companyZoom{key: e.newApp("company"), clientID: "s2s" + randomHex(6), account: "acct" + randomHex(6)}
-	secret := "s2ssecret" + randomHex(8)
+	c := companyZoom{key: e.newApp("company"), account: "acct" + randomHex(6)}
 	for i := range users {
 		u, err := e.sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("staff%d-%s@company.example", i, randomHex(3)), Plan: plan, AccountID: c.account})
 		if err != nil {
@@ -32,16 +31,22 @@ func (e *env) companyZoom(users int, plan string) companyZoom {
 		}
 		c.users = append(c.users, u)
 	}
-	if err := e.sim.AddApp(zoomsim.AppSpec{ClientID: c.clientID, ClientSecret: secret, AccountID: c.account, Scopes: adminScopes}); err != nil {
+	c.clientID = e.addS2S(c.key, c.account)
+	c.cal = e.calendar(c.key)
+	return c
+}
+
+// addS2S registers a Server-to-Server app of account at the simulator and
+// as a Zoom connector of the application with key; it returns the client id.
+func (e *env) addS2S(key, account string) string {
+	e.t.Helper()
+	clientID, secret := "s2s"+randomHex(6), "s2ssecret"+randomHex(8)
+	if err := e.sim.AddApp(zoomsim.AppSpec{ClientID: clientID, ClientSecret: secret, AccountID: account, Scopes: adminScopes}); err != nil {
 		e.t.Fatal(err)
 	}
-	e.expect(e.do("POST", "/v3/connectors", c.key, map[string]any{"provider": "zoom",
-		"settings": map[string]any{"client_id": c.clientID, "client_secret": secret, "account_id": c.account}}), 201, "S2S connector")
-	e.expect(e.do("POST", "/v3/connectors", c.key, map[string]any{"provider": "virtual-calendar"}), 201, "vc connector")
-	r := e.do("POST", "/v3/connect/custom", c.key, map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "room-" + randomHex(3)}})
-	e.expect(r, 201, "vc grant")
-	c.cal = r.data()["id"].(string)
-	return c
+	e.expect(e.do("POST", "/v3/connectors", key, map[string]any{"provider": "zoom",
+		"settings": map[string]any{"client_id": clientID, "client_secret": secret, "account_id": account}}), 201, "S2S connector")
+	return clientID
 }
 
 // connectUser makes the grant of a user of the company's account by email,

@@ -25,21 +25,28 @@ type adminZoom struct {
 	cal     string
 }
 
-// adminApp registers the admin-managed app at the simulator (its webhook URL
-// set, so deauthorizations reach us) and its connector.
+// adminApp is an application whose Zoom connector is an admin-managed app,
+// with a redirect URI for hosted OAuth.
 func (e *env) adminApp() zoomApp {
 	e.t.Helper()
-	z := zoomApp{key: e.newApp("company-admin"), clientID: "al" + randomHex(6), secret: "as" + randomHex(12), secretToken: "wt" + randomHex(12)}
-	z.appID = e.appID(z.key)
+	key := e.newApp("company-admin")
+	e.expect(e.do("POST", "/v3/applications/redirect-uris", key, map[string]any{"url": appRedirect}), 200, "redirect uri")
+	return e.addAdminApp(key)
+}
+
+// addAdminApp registers an admin-managed app at the simulator (its webhook
+// URL set, so deauthorizations reach us) and as a Zoom connector of the
+// application with key.
+func (e *env) addAdminApp(key string) zoomApp {
+	e.t.Helper()
+	z := zoomApp{key: key, appID: e.appID(key), clientID: "al" + randomHex(6), secret: "as" + randomHex(12), secretToken: "wt" + randomHex(12)}
 	e.expect(e.do("POST", "/v3/connectors", z.key, map[string]any{"provider": "zoom", "settings": map[string]any{"client_id": z.clientID,
 		"client_secret": z.secret, "secret_token": z.secretToken, "account_level": true}}), 201, "admin-managed connector")
-	e.expect(e.do("POST", "/v3/applications/redirect-uris", z.key, map[string]any{"url": appRedirect}), 200, "redirect uri")
 	if err := e.sim.AddApp(zoomsim.AppSpec{ClientID: z.clientID, ClientSecret: z.secret, Scopes: adminScopes, SecretToken: z.secretToken,
 		AccountLevel: true, RedirectURIs: []string{e.srv.URL + "/v3/connect/callback"}, WebhookURL: e.srv.URL + "/v3/connect/zoom/webhook"}); err != nil {
 		e.t.Fatal(err)
 	}
 	e.sim.WaitWebhooks() // URL validation against our endpoint
-	e.expect(e.do("POST", "/v3/connectors", z.key, map[string]any{"provider": "virtual-calendar"}), 201, "vc connector")
 	return z
 }
 
@@ -88,9 +95,7 @@ func (e *env) adminZoom(members int) adminZoom {
 	a := adminZoom{z: e.adminApp()}
 	a.z.user, a.users, a.account = e.companyAccount(members)
 	a.install = e.installBy(a.z, a.z.user.Email)
-	r := e.do("POST", "/v3/connect/custom", a.z.key, map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "room-" + randomHex(3)}})
-	e.expect(r, 201, "vc grant")
-	a.cal = r.data()["id"].(string)
+	a.cal = e.calendar(a.z.key)
 	return a
 }
 

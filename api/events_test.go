@@ -47,12 +47,18 @@ func (e *env) calendarSetupScopes(plan string, scopes []string) calendarSetup {
 // grant of z's user.
 func (e *env) calendarOn(z zoomApp) calendarSetup {
 	e.t.Helper()
-	e.expect(e.do("POST", "/v3/connectors", z.key, map[string]any{"provider": "virtual-calendar"}), 201, "vc connector")
-	r := e.do("POST", "/v3/connect/custom", z.key, map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "cal-" + randomHex(3)}})
-	e.expect(r, 201, "vc grant")
-	cs := calendarSetup{zoomApp: z, cal: r.data()["id"].(string)}
+	cs := calendarSetup{zoomApp: z, cal: e.calendar(z.key)}
 	cs.confGrant = e.zoomGrant(z).String()
 	return cs
+}
+
+// calendar gives the application a virtual calendar and returns its grant id.
+func (e *env) calendar(key string) string {
+	e.t.Helper()
+	e.expect(e.do("POST", "/v3/connectors", key, map[string]any{"provider": "virtual-calendar"}), 201, "vc connector")
+	r := e.do("POST", "/v3/connect/custom", key, map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "room-" + randomHex(3)}})
+	e.expect(r, 201, "vc grant")
+	return r.data()["id"].(string)
 }
 
 func (cs calendarSetup) eventBody(title string, start time.Time, extra map[string]any) map[string]any {

@@ -6,31 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 )
-
-// addS2S registers a Server-to-Server app of account at the simulator and
-// as a Zoom connector of the application with key; it returns the client id.
-func (e *env) addS2S(key, account string) string {
-	e.t.Helper()
-	clientID, secret := "s2s"+randomHex(6), "s2ssecret"+randomHex(8)
-	if err := e.sim.AddApp(zoomsim.AppSpec{ClientID: clientID, ClientSecret: secret, AccountID: account, Scopes: adminScopes}); err != nil {
-		e.t.Fatal(err)
-	}
-	e.expect(e.do("POST", "/v3/connectors", key, map[string]any{"provider": "zoom",
-		"settings": map[string]any{"client_id": clientID, "client_secret": secret, "account_id": account}}), 201, "S2S connector")
-	return clientID
-}
-
-// calendar gives the application a virtual calendar and returns its grant id.
-func (e *env) calendar(key string) string {
-	e.t.Helper()
-	e.expect(e.do("POST", "/v3/connectors", key, map[string]any{"provider": "virtual-calendar"}), 201, "vc connector")
-	r := e.do("POST", "/v3/connect/custom", key, map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "room-" + randomHex(3)}})
-	e.expect(r, 201, "vc grant")
-	return r.data()["id"].(string)
-}
 
 // An application with a user-level Zoom app (people connect themselves) and
 // the company's Server-to-Server app (the company connects its staff) side
@@ -139,14 +115,8 @@ func TestAdminInstallBesideUserLevelConnector(t *testing.T) {
 	e := newEnv(t)
 	z := e.zoomApp(zoomScopes, true)
 	owner, members, _ := e.companyAccount(1)
-	admin := zoomApp{key: z.key, appID: z.appID, clientID: "al" + randomHex(6), secret: "as" + randomHex(12), secretToken: "wt" + randomHex(12), user: owner}
-	e.expect(e.do("POST", "/v3/connectors", z.key, map[string]any{"provider": "zoom", "settings": map[string]any{"client_id": admin.clientID,
-		"client_secret": admin.secret, "secret_token": admin.secretToken, "account_level": true}}), 201, "admin-managed connector")
-	if err := e.sim.AddApp(zoomsim.AppSpec{ClientID: admin.clientID, ClientSecret: admin.secret, Scopes: adminScopes, SecretToken: admin.secretToken,
-		AccountLevel: true, RedirectURIs: []string{e.srv.URL + "/v3/connect/callback"}, WebhookURL: e.srv.URL + "/v3/connect/zoom/webhook"}); err != nil {
-		t.Fatal(err)
-	}
-	e.sim.WaitWebhooks()
+	admin := e.addAdminApp(z.key)
+	admin.user = owner
 	cal := e.calendar(z.key)
 
 	// Before the install no member can be connected by email.
