@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/confhub/confhub/connectors/zoom/zoomsim"
 	"github.com/confhub/confhub/internal/await"
 )
 
@@ -51,49 +50,11 @@ func (h *harness) accountTokenOnce(t *testing.T) {
 		raw, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, raw
 	}
-	data := func(raw []byte) map[string]any {
-		var out struct {
-			Data map[string]any `json:"data"`
-		}
-		_ = json.Unmarshal(raw, &out)
-		return out.Data
-	}
-	a := h.serves[0]
-	account, clientID := "acct-company", "company-s2s"
-	var emails []string
-	for i := range 8 {
-		u, err := h.sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("staff%d@company.example", i), Plan: "business", AccountID: account})
-		if err != nil {
-			t.Fatal(err)
-		}
-		emails = append(emails, u.Email)
-	}
-	if err := h.sim.AddApp(zoomsim.AppSpec{ClientID: clientID, ClientSecret: "company-secret", AccountID: account,
-		Scopes: []string{"meeting:write:meeting:admin", "meeting:update:meeting:admin", "meeting:delete:meeting:admin",
-			"meeting:read:meeting:admin", "meeting:read:list_meetings:admin", "user:read:user:admin"}}); err != nil {
+	co, err := seedCompany(apiClient{base: "http://" + h.serves[0].addr, key: key, http: h.http}, h.sim, "company")
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, body := range []map[string]any{
-		{"provider": "zoom", "settings": map[string]any{"client_id": clientID, "client_secret": "company-secret", "account_id": account}},
-		{"provider": "virtual-calendar"},
-	} {
-		if s, raw := call(a, http.MethodPost, "/v3/connectors", body, ""); s != http.StatusCreated {
-			t.Fatalf("connector: %d %s", s, raw)
-		}
-	}
-	s, raw := call(a, http.MethodPost, "/v3/connect/custom", map[string]any{"provider": "virtual-calendar", "settings": map[string]any{"email": "company-room"}}, "")
-	if s != http.StatusCreated {
-		t.Fatalf("calendar grant: %d %s", s, raw)
-	}
-	cal := data(raw)["id"].(string)
-	var grants []string
-	for _, e := range emails {
-		s, raw := call(a, http.MethodPost, "/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"email": e}}, "")
-		if s != http.StatusCreated {
-			t.Fatalf("grant of %s: %d %s", e, s, raw)
-		}
-		grants = append(grants, data(raw)["id"].(string))
-	}
+	cal, grants, clientID := co.cal, co.grants, co.clientID
 	h.awaitReady(t)
 	pool, err := pgxpool.New(context.Background(), h.pg.URL("postgres"))
 	if err != nil {

@@ -462,42 +462,12 @@ func benchCompany(ctx context.Context, pool *pgxpool.Pool, sim *zoomsim.Sim, bas
 	}
 	b := &benchState{base: base, key: key, start: time.Now().Add(24 * time.Hour).Truncate(time.Hour),
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}, Timeout: time.Minute}}
-	c := apiClient{base: base, key: key, http: b.http}
-	app, account := zoom.App{ClientID: "bench-s2s", ClientSecret: "bench-s2s-secret"}, "bench-account"
-	// Zoom's accounts exist before their apps: the users first.
-	var staff []string
-	for i := range 8 {
-		u, err := sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("staff-%d@bench-company.invalid", i), Plan: "business", AccountID: account})
-		if err != nil {
-			return nil, "", err
-		}
-		staff = append(staff, u.Email)
-	}
-	if err := sim.AddApp(zoomsim.AppSpec{ClientID: app.ClientID, ClientSecret: app.ClientSecret, AccountID: account,
-		Scopes: []string{"meeting:write:meeting:admin", "meeting:update:meeting:admin", "meeting:delete:meeting:admin",
-			"meeting:read:meeting:admin", "meeting:read:list_meetings:admin", "user:read:user:admin"}}); err != nil {
+	co, err := seedCompany(apiClient{base: base, key: key, http: b.http}, sim, "bench-company")
+	if err != nil {
 		return nil, "", err
 	}
-	for _, body := range []map[string]any{
-		{"provider": "zoom", "settings": map[string]any{"client_id": app.ClientID, "client_secret": app.ClientSecret, "account_id": account}},
-		{"provider": "virtual-calendar"},
-	} {
-		if _, err := c.post("/v3/connectors", body); err != nil {
-			return nil, "", err
-		}
-	}
-	if b.cal, err = c.connectCalendar("bench-company-room"); err != nil {
-		return nil, "", err
-	}
-	for _, email := range staff {
-		g, err := c.post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"email": email}})
-		if err != nil {
-			return nil, "", err
-		}
-		id, _ := g["id"].(string)
-		b.confGrants = append(b.confGrants, id)
-	}
-	return b, app.ClientID, nil
+	b.cal, b.confGrants = co.cal, co.grants
+	return b, co.clientID, nil
 }
 
 // waitCount waits until n reaches want (or within passes) and returns it.

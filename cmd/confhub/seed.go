@@ -186,3 +186,52 @@ func (c apiClient) getJSON(path string, out any) error {
 	}
 	return json.Unmarshal(raw, out)
 }
+
+// company is an application seeded with a company's Server-to-Server Zoom
+// app: a virtual calendar and the grants of the account's users.
+type company struct {
+	clientID, cal string
+	grants        []string
+}
+
+// seedCompany registers, for the application c speaks for, a
+// Server-to-Server app of a new Business account of 8 users (tag tells the
+// accounts of one run apart) and connects them by email.
+func seedCompany(c apiClient, sim *zoomsim.Sim, tag string) (company, error) {
+	co := company{clientID: "s2s-" + tag}
+	account, secret := "acct-"+tag, "s2s-secret-"+tag
+	// Zoom's accounts exist before their apps: the users first.
+	var staff []string
+	for i := range 8 {
+		u, err := sim.AddUser(zoomsim.UserSpec{Email: fmt.Sprintf("staff-%d@%s.invalid", i, tag), Plan: "business", AccountID: account})
+		if err != nil {
+			return co, err
+		}
+		staff = append(staff, u.Email)
+	}
+	if err := sim.AddApp(zoomsim.AppSpec{ClientID: co.clientID, ClientSecret: secret, AccountID: account,
+		Scopes: strings.Split(defaultSimAdminScopes, ",")}); err != nil {
+		return co, err
+	}
+	for _, body := range []map[string]any{
+		{"provider": "zoom", "settings": map[string]any{"client_id": co.clientID, "client_secret": secret, "account_id": account}},
+		{"provider": "virtual-calendar"},
+	} {
+		if _, err := c.post("/v3/connectors", body); err != nil {
+			return co, err
+		}
+	}
+	var err error
+	if co.cal, err = c.connectCalendar(tag + "-room"); err != nil {
+		return co, err
+	}
+	for _, email := range staff {
+		g, err := c.post("/v3/connect/custom", map[string]any{"provider": "zoom", "settings": map[string]any{"email": email}})
+		if err != nil {
+			return co, err
+		}
+		id, _ := g["id"].(string)
+		co.grants = append(co.grants, id)
+	}
+	return co, nil
+}
