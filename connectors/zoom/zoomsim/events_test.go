@@ -192,18 +192,7 @@ func (f *eventsFixture) addS2SApp(clientID string, hook *hookReceiver) {
 // authorize walks Zoom's consent as the user and returns the app's access token.
 func (f *eventsFixture) authorize(clientID, email string) string {
 	f.t.Helper()
-	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {testRedirect}}
-	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := browser.PostForm(f.srv.URL+"/oauth/authorize?"+q.Encode(), url.Values{"email": {email}, "action": {"allow"}})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	resp.Body.Close()
-	back, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || back.Query().Get("code") == "" {
-		f.t.Fatalf("consent of %s to %s: %d, Location %q", email, clientID, resp.StatusCode, resp.Header.Get("Location"))
-	}
-	return f.token(clientID, url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {testRedirect}})
+	return f.authorizeTokens(clientID, email)["access_token"].(string)
 }
 
 // accountToken is a server-to-server app's token for the host's account.
@@ -214,10 +203,7 @@ func (f *eventsFixture) accountToken(clientID string) string {
 
 func (f *eventsFixture) token(clientID string, form url.Values) string {
 	f.t.Helper()
-	req, _ := http.NewRequest("POST", f.srv.URL+"/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(clientID, clientID+"-secret")
-	status, out := f.do(req)
+	status, out := f.tokenCall(clientID, clientID+"-secret", form)
 	if status != http.StatusOK || out["access_token"] == nil {
 		f.t.Fatalf("token for %s: %d %v", clientID, status, out)
 	}
