@@ -215,7 +215,8 @@ func (t *Tokens) ForceRefresh(ctx context.Context, appID, grantID uuid.UUID, fai
 			return AccessToken{}, err
 		}
 		if r.installGrant != nil {
-			return t.installToken(*r.installGrant, grantID, r.userID)(t.ForceRefresh(ctx, appID, *r.installGrant, failedVersion))
+			// An install is a grant of its own (never account-level).
+			return t.installToken(*r.installGrant, grantID, r.userID)(t.refresh(ctx, appID, *r.installGrant, failedVersion, true))
 		}
 		a, err := t.account.Refetch(ctx, appID, *r.connectorID, failedVersion)
 		return t.accountToken(ctx, appID, r, a, err)(grantID, r.userID)
@@ -235,7 +236,14 @@ func (t *Tokens) Do(ctx context.Context, appID, grantID uuid.UUID, fn func(Acces
 		return err
 	}
 	t.log.Info("zoom refused an access token; refreshing once", "grant_id", grantID, "version", tok.Version)
-	tok, rerr := t.ForceRefresh(ctx, appID, grantID, tok.Version)
+	// The token says which kind of grant it came from: a grant's own needs
+	// no second look at the row before its refresh.
+	var rerr error
+	if tok.AccountLevel {
+		tok, rerr = t.ForceRefresh(ctx, appID, grantID, tok.Version)
+	} else {
+		tok, rerr = t.refresh(ctx, appID, grantID, tok.Version, true)
+	}
 	if rerr != nil {
 		return rerr
 	}
@@ -389,7 +397,8 @@ func (t *Tokens) RefreshIdle(ctx context.Context, cutoff time.Time, after *IdleC
 	}
 	var b IdleBatch
 	for _, d := range list {
-		_, err := t.ForceRefresh(ctx, d.app, d.id, d.version)
+		// Idle grants hold their own tokens: never account-level.
+		_, err := t.refresh(ctx, d.app, d.id, d.version, true)
 		switch {
 		case err == nil:
 			b.Refreshed++
