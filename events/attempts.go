@@ -93,7 +93,7 @@ func (s *Store) RecordOrphan(ctx context.Context, o Orphan) error {
 		if o.EventID != nil {
 			obj.EventID = o.EventID.String()
 		}
-		return (webhooks.Recorder{}).Record(ctx, tx, webhooks.Notification{ApplicationID: o.ApplicationID,
+		return webhooks.Record(ctx, tx, webhooks.Notification{ApplicationID: o.ApplicationID,
 			Type: webhooks.ConferencingOrphaned, Object: obj})
 	})
 }

@@ -250,7 +250,7 @@ func (s *Store) writeNotified(ctx context.Context, typ, sql string, args ...any)
 			return err
 		})
 	}, func(b *pgx.Batch) error {
-		return (webhooks.Recorder{}).Queue(b, webhooks.Notification{ApplicationID: ev.ApplicationID, Type: typ, Object: Wire(ev)})
+		return webhooks.Queue(b, webhooks.Notification{ApplicationID: ev.ApplicationID, Type: typ, Object: Wire(ev)})
 	})
 	if err != nil {
 		return Event{}, err
@@ -348,7 +348,7 @@ func (s *Store) DeleteEventTx(ctx context.Context, tx pgx.Tx, appID, grantID, ei
 		ev.ID, appID); err != nil {
 		return r, err
 	}
-	if err := (webhooks.Recorder{}).Record(ctx, tx, webhooks.Notification{ApplicationID: appID, Type: webhooks.EventDeleted,
+	if err := webhooks.Record(ctx, tx, webhooks.Notification{ApplicationID: appID, Type: webhooks.EventDeleted,
 		Object: DeletedJSON{ID: ev.ID.String(), GrantID: ev.GrantID.String(), CalendarID: ev.CalendarID.String(), Object: "event"}}); err != nil {
 		return r, err
 	}

@@ -43,7 +43,7 @@ func notification(typ string, g Grant) webhooks.Notification {
 
 // tell records a grant notification in tx.
 func tell(ctx context.Context, tx pgx.Tx, typ string, g Grant) error {
-	return (webhooks.Recorder{}).Record(ctx, tx, notification(typ, g))
+	return webhooks.Record(ctx, tx, notification(typ, g))
 }
 
 // tellEach records typ for each of gs in one round trip: a company's
@@ -55,7 +55,7 @@ func tellEach(ctx context.Context, tx pgx.Tx, typ string, gs []Grant) error {
 	}
 	b := &pgx.Batch{}
 	for _, g := range gs {
-		if err := (webhooks.Recorder{}).Queue(b, notification(typ, g)); err != nil {
+		if err := webhooks.Queue(b, notification(typ, g)); err != nil {
 			return err
 		}
 	}

@@ -339,7 +339,7 @@ func (s *Store) Claim(ctx context.Context, cl Claim) (int64, error) {
 				return err
 			}
 		}
-		return (webhooks.Recorder{}).Queue(writes, createdOrPending(b))
+		return webhooks.Queue(writes, createdOrPending(b))
 	})
 	if err != nil {
 		return 0, err
@@ -375,7 +375,7 @@ func (s *Store) Move(ctx context.Context, b Booking, start, end time.Time, check
 		}
 		moved := before
 		moved.Start, moved.End = start, end
-		if err := (webhooks.Recorder{}).Record(ctx, tx, notice(webhooks.BookingRescheduled, moved)); err != nil {
+		if err := webhooks.Record(ctx, tx, notice(webhooks.BookingRescheduled, moved)); err != nil {
 			return err
 		}
 		if before.Status != StatusBooked {
@@ -409,7 +409,7 @@ func (s *Store) Confirm(ctx context.Context, id uuid.UUID, kind string, payload 
 		if err != nil {
 			return err
 		}
-		if err := (webhooks.Recorder{}).Record(ctx, tx, notice(webhooks.BookingCreated, b)); err != nil {
+		if err := webhooks.Record(ctx, tx, notice(webhooks.BookingCreated, b)); err != nil {
 			return err
 		}
 		entry, err = s.outbox.Add(ctx, tx, b.ApplicationID, kind, payload(b))
@@ -439,7 +439,7 @@ func (s *Store) Cancel(ctx context.Context, id uuid.UUID, reason string, remove 
 		}
 		gone := b
 		gone.Details.CancellationReason = reason
-		if err := (webhooks.Recorder{}).Record(ctx, tx, notice(webhooks.BookingCancelled, gone)); err != nil {
+		if err := webhooks.Record(ctx, tx, notice(webhooks.BookingCancelled, gone)); err != nil {
 			return err
 		}
 		if remove == nil {
@@ -464,7 +464,7 @@ func (s *Store) Release(ctx context.Context, id uuid.UUID, reason string) error 
 		if err != nil {
 			return err
 		}
-		return (webhooks.Recorder{}).Record(ctx, tx, notice(webhooks.BookingCancelled, b))
+		return webhooks.Record(ctx, tx, notice(webhooks.BookingCancelled, b))
 	})
 }
 

@@ -20,15 +20,12 @@ type Execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// Recorder records notifications in the caller's transaction, so a change
-// and the notification that describes it commit or roll back together. One
+// Record records n in the caller's transaction tx, so a change and the
+// notification that describes it commit or roll back together. One
 // statement queues a delivery for each of the application's destinations
 // that asked for the notification's type (and are neither paused nor
-// failed); with none, it writes nothing. Its zero value is ready.
-type Recorder struct{}
-
-// Record queues n in tx.
-func (Recorder) Record(ctx context.Context, tx Execer, n Notification) error {
+// failed); with none, it writes nothing.
+func Record(ctx context.Context, tx Execer, n Notification) error {
 	args, err := recordArgs(n)
 	if err != nil {
 		return err
@@ -39,7 +36,7 @@ func (Recorder) Record(ctx context.Context, tx Execer, n Notification) error {
 
 // Queue is Record for a caller that sends its statements in one batch
 // inside the transaction the batch runs in.
-func (Recorder) Queue(b *pgx.Batch, n Notification) error {
+func Queue(b *pgx.Batch, n Notification) error {
 	args, err := recordArgs(n)
 	if err != nil {
 		return err

@@ -72,7 +72,7 @@ func TestDestinationStatusFollowsDeliveries(t *testing.T) {
 	record := func() {
 		t.Helper()
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return Recorder{}.Record(ctx, tx, Notification{ApplicationID: app.ID, Type: EventCreated, Object: map[string]string{"id": uuid.NewString()}})
+			return Record(ctx, tx, Notification{ApplicationID: app.ID, Type: EventCreated, Object: map[string]string{"id": uuid.NewString()}})
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -200,7 +200,7 @@ func TestUndeliveredNotificationsExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return Recorder{}.Record(ctx, tx, Notification{ApplicationID: app.ID, Type: GrantDeleted, Object: map[string]string{}})
+		return Record(ctx, tx, Notification{ApplicationID: app.ID, Type: GrantDeleted, Object: map[string]string{}})
 	})
 	if err != nil {
 		t.Fatal(err)
