@@ -124,26 +124,22 @@ type SignalStarter interface {
 // holding the listener up: wakes for one destination that arrive while it
 // is being woken become one.
 type Waker struct {
-	Client    SignalStarter
-	TaskQueue string
-	Log       *slog.Logger
+	client    SignalStarter
+	taskQueue string
+	log       *slog.Logger
 
 	mu      sync.Mutex
 	pending map[uuid.UUID]bool
 	kick    chan struct{}
-	once    sync.Once
 }
 
-func (w *Waker) init() {
-	w.once.Do(func() {
-		w.pending = map[uuid.UUID]bool{}
-		w.kick = make(chan struct{}, 1)
-	})
+// NewWaker returns a Waker that wakes workflows on taskQueue through c.
+func NewWaker(c SignalStarter, taskQueue string, log *slog.Logger) *Waker {
+	return &Waker{client: c, taskQueue: taskQueue, log: log, pending: map[uuid.UUID]bool{}, kick: make(chan struct{}, 1)}
 }
 
 // Wake asks for a destination's workflow to be woken; it never blocks.
 func (w *Waker) Wake(id uuid.UUID) {
-	w.init()
 	w.mu.Lock()
 	w.pending[id] = true
 	w.mu.Unlock()
@@ -156,7 +152,6 @@ func (w *Waker) Wake(id uuid.UUID) {
 // Run wakes the workflows asked for until ctx ends. A wake that fails is
 // left to the sweeper, which wakes stalled destinations.
 func (w *Waker) Run(ctx context.Context) {
-	w.init()
 	for {
 		select {
 		case <-ctx.Done():
@@ -171,8 +166,8 @@ func (w *Waker) Run(ctx context.Context) {
 		clear(w.pending)
 		w.mu.Unlock()
 		for _, id := range ids {
-			if err := WakeWebhook(ctx, w.Client, w.TaskQueue, id); err != nil && ctx.Err() == nil {
-				w.Log.WarnContext(ctx, "a webhook deliverer could not be woken; the sweeper will", "webhook_id", id, "err", err)
+			if err := WakeWebhook(ctx, w.client, w.taskQueue, id); err != nil && ctx.Err() == nil {
+				w.log.WarnContext(ctx, "a webhook deliverer could not be woken; the sweeper will", "webhook_id", id, "err", err)
 			}
 		}
 	}

@@ -274,7 +274,7 @@ func (s *Stack) StartWorker(ctx context.Context) (*Worker, error) {
 		}
 		s.log.Info("temporal worker started", "task_queue", s.TaskQueue)
 		// Committed notifications wake their destination's deliverer at once.
-		waker := &workflows.Waker{Client: s.Temporal, TaskQueue: s.TaskQueue, Log: s.log}
+		waker := workflows.NewWaker(s.Temporal, s.TaskQueue, s.log)
 		var wg sync.WaitGroup
 		defer wg.Wait() // the listener's connection is closed before Stop returns
 		wg.Go(func() { waker.Run(ctx) })
