@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,6 +30,7 @@ func (h *harness) notificationsSurviveKill(t *testing.T) {
 	)
 	killed := make(chan struct{})
 	var killOnce sync.Once
+	var held atomic.Int32 // deliveries that reached the receiver before the kill
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			_, _ = io.WriteString(w, r.URL.Query().Get("challenge"))
@@ -37,6 +39,7 @@ func (h *harness) notificationsSurviveKill(t *testing.T) {
 		body, _ := io.ReadAll(r.Body)
 		// Held until the processes are dead: a delivery is in flight, the
 		// rest are queued behind it, when the kill lands.
+		held.Add(1)
 		<-killed
 		var env struct {
 			Type string `json:"type"`
@@ -78,6 +81,9 @@ func (h *harness) notificationsSurviveKill(t *testing.T) {
 			t.Fatalf("create %d: %s %s", i, r.class(), r.excerpt())
 		}
 		acked[ev.ID] = true
+	}
+	if !eventually(30*time.Second, func() bool { return held.Load() > 0 }) {
+		t.Fatal("no delivery reached the receiver: the kill would land on none in flight")
 	}
 	for _, c := range h.serves {
 		c.kill(2 * time.Second)
