@@ -793,3 +793,43 @@ func TestRescheduleSettlesAfterDeathBeforeTheEventMoves(t *testing.T) {
 	}
 	e.expect(e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(later, "h@example.com")), 200, "the new time is free again")
 }
+
+// A reschedule whose event cannot move (Zoom refuses the meeting's update)
+// gives the booking its old time back; the application, told of the move,
+// is told of the return too.
+func TestRescheduleThatCannotMoveIsToldBack(t *testing.T) {
+	e := newEnv(t)
+	cs := e.calendarSetup("pro")
+	id, _ := e.newConfiguration(cs, map[string]any{"scheduler": map[string]any{"min_booking_notice": 0, "available_days_in_future": 14}})
+	q := "?configuration_id=" + id
+	rcv := newReceiver(t)
+	e.subscribe(cs.key, rcv, "booking.rescheduled")
+	start := e.slotStart()
+	r := e.do("POST", "/v3/scheduling/bookings"+q, "", bookingBody(start, "gina@example.com"))
+	e.expect(r, 200, "book")
+	bookingID, eventID := r.data()["booking_id"].(string), r.data()["event_id"].(string)
+
+	if err := e.sim.SetFaults(zoomsimFaults("update_meeting", 400)); err != nil {
+		t.Fatal(err)
+	}
+	later := start.Add(3 * time.Hour)
+	move := bookingBody(later, "gina@example.com")
+	move["event_id"] = eventID
+	if m := e.do("PATCH", "/v3/scheduling/bookings/"+bookingID+q, "", move); m.Status < 400 || m.Status >= 500 {
+		t.Fatalf("a reschedule Zoom refuses: %d %s", m.Status, m.Raw)
+	}
+	if err := e.sim.SetFaults(zoomsimFaults("", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if g := e.do("GET", "/v3/scheduling/bookings/"+bookingID+q, "", nil); g.data()["start_time"] != float64(start.Unix()) {
+		t.Fatalf("the booking after a refused move: %s", g.Raw)
+	}
+	e.awaitDrained()
+	told := map[float64]int{}
+	for _, d := range rcv.of("booking.rescheduled") {
+		told[d.obj["booking_info"].(map[string]any)["start_time"].(float64)]++
+	}
+	if len(told) != 2 || told[float64(later.Unix())] != 1 || told[float64(start.Unix())] != 1 {
+		t.Fatalf("booking.rescheduled start times %v, want one at the new time (%d) and one back at the old (%d)", told, later.Unix(), start.Unix())
+	}
+}

@@ -388,10 +388,19 @@ func (s *Store) Move(ctx context.Context, b Booking, start, end time.Time, check
 	return before, entry, err
 }
 
-// SetTimes puts a booking's time back (a move whose event could not follow).
+// SetTimes gives a booking the times of its event: its old time back when
+// the event could not move, or the event's when the sweeper settles a move.
+// A change is told with a booking.rescheduled in the same transaction: the
+// application heard of the move, and must hear that it did not happen.
 func (s *Store) SetTimes(ctx context.Context, id uuid.UUID, start, end time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE scheduling_bookings SET starts_at = $2, ends_at = $3, updated_at = now() WHERE id = $1`, id, start, end)
-	return err
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		b, err := database.QueryOne(ctx, tx, scanBooking, nil, `UPDATE scheduling_bookings SET starts_at = $2, ends_at = $3, updated_at = now()
+			WHERE id = $1 AND (starts_at, ends_at) IS DISTINCT FROM ($2, $3) RETURNING `+bookingColumns, id, start, end)
+		if err != nil || b.ID == uuid.Nil {
+			return err
+		}
+		return webhooks.Record(ctx, tx, notice(webhooks.BookingRescheduled, b))
+	})
 }
 
 // Confirm turns a pending booking booked, with the outbox entry that makes
